@@ -1,0 +1,5 @@
+"""``python -m edgegru`` == the ``edgegru`` console script."""
+
+from edgegru.cli import main
+
+main()

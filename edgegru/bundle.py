@@ -1,0 +1,117 @@
+"""Model bundles: a folder with ``model.safetensors`` (float32 weights) and ``model.json``
+(format, spec, provenance, the weights' sha256). No pickle anywhere (DESIGN.md section 3).
+
+NumPy only: exporters and tools read bundles without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgegru import __version__
+from edgegru.errors import BadInput
+from edgegru.io import atomic_write_bytes, atomic_write_text
+from edgegru.types import Bundle, ModelSpec
+
+FORMAT = "edgegru-bundle"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_weights(spec: ModelSpec, weights: dict[str, np.ndarray], where: str) -> None:
+    """Every tensor the spec names, with its shape, float32 and finite; nothing else."""
+    shapes = spec.weight_shapes()
+    missing = [k for k in shapes if k not in weights]
+    if missing:
+        raise BadInput(f"{where}: missing tensor(s) {', '.join(missing)}")
+    extra = [k for k in weights if k not in shapes]
+    if extra:
+        raise BadInput(f"{where}: unexpected tensor(s) {', '.join(sorted(extra))}")
+    for name, shape in shapes.items():
+        w = weights[name]
+        if tuple(w.shape) != shape:
+            raise BadInput(f"{where}: tensor {name} has shape {tuple(w.shape)}, expected {shape}")
+        if w.dtype != np.float32:
+            raise BadInput(f"{where}: tensor {name} is {w.dtype}, expected float32")
+        if not np.isfinite(w).all():
+            raise BadInput(f"{where}: tensor {name} holds NaN or inf")
+
+
+def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
+    """Write the bundle folder atomically (a complete new folder replaces any old one)."""
+    from safetensors.numpy import save
+
+    check_weights(bundle.spec, bundle.weights, "model")
+    data = save({k: np.ascontiguousarray(v) for k, v in sorted(bundle.weights.items())})
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "edgegru_version": __version__,
+        "spec": bundle.spec.to_json(),
+        "provenance": bundle.provenance,
+        "weights_sha256": _sha256(data),
+    }
+    # The folder may also hold a run's checkpoint and metrics, so the two files are replaced in
+    # place (each atomically, JSON last); its sha256 makes a torn pair fail loudly on load.
+    path = Path(path)
+    atomic_write_bytes(path / WEIGHTS_FILE, data)
+    atomic_write_text(path / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def bundle_sha256(path: str | os.PathLike[str]) -> str:
+    """The hash that names a bundle's weights (exports record it as their source)."""
+    return _sha256((Path(path) / WEIGHTS_FILE).read_bytes())
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read and validate a bundle; any defect raises ``BadInput`` with one line naming it."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    if not path.is_dir():
+        what = "is not a model bundle folder" if path.exists() else "does not exist"
+        raise BadInput(f"{path} {what}")
+    meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
+    for p in (meta_path, weights_path):
+        if not p.is_file():
+            raise BadInput(f"{path}: missing {p.name} (not an edgegru model bundle?)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{meta_path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BadInput(f"{meta_path}: not an edgegru model bundle")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BadInput(
+            f"{meta_path}: bundle format version {meta.get('format_version')!r} is not supported "
+            f"(this edgegru reads version {FORMAT_VERSION})"
+        )
+    try:
+        spec = ModelSpec.from_json(meta["spec"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadInput(f"{meta_path}: invalid model spec: {e}") from None
+    data = weights_path.read_bytes()
+    if meta.get("weights_sha256") not in (None, _sha256(data)):
+        raise BadInput(f"{weights_path}: contents do not match model.json (corrupt or replaced)")
+    try:
+        weights = load(data)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise BadInput(f"{weights_path}: cannot read safetensors ({e})") from None
+    check_weights(spec, weights, str(weights_path))
+    provenance = meta.get("provenance") or {}
+    if not isinstance(provenance, dict):
+        raise BadInput(f"{meta_path}: provenance must be an object")
+    return Bundle(spec=spec, weights=weights, provenance=provenance)

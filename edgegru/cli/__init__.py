@@ -1,0 +1,60 @@
+"""The ``edgegru`` command line (click). Thin: each command parses options into a config and calls
+the library (DESIGN.md section 7). Heavy imports live inside the commands so ``--help`` is instant.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad input (one clear line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from edgegru import __version__
+from edgegru.errors import BadInput, CheckFailed
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class EdgegruGroup(click.Group):
+    """Turns the library's errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CheckFailed as e:
+            click.echo(f"check failed: {e}", err=True)
+            sys.exit(EXIT_CHECK_FAILED)
+        except BadInput as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("interrupted (a training run continues with --resume)", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=EdgegruGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgegru")
+def main() -> None:
+    """edgegru: ship compact GRU / LSTM / peephole-LSTM models to the edge.
+
+    \b
+    Train on a shipped dataset or your own arrays, then evaluate:
+      edgegru datasets
+      edgegru train --dataset watch --cell gru --hidden 32 -o runs/gru32
+      edgegru evaluate runs/gru32
+    """
+
+
+# Explicit registration of every command (one file each).
+from edgegru.cli import (  # noqa: E402
+    datasets_cmd,
+    evaluate_cmd,
+    import_cmd,
+    info_cmd,
+    train_cmd,
+)
+
+for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd):
+    main.add_command(_module.command)

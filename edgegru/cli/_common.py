@@ -1,0 +1,69 @@
+"""Shared CLI pieces: data options, JSON output, plain-text tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from edgegru.errors import BadInput
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def data_options(f: F) -> F:
+    """--dataset NAME | --data FILE.npz [--test-data FILE.npz]."""
+    f = click.option(
+        "--test-data",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Separate test split for --data (same keys).",
+    )(f)
+    f = click.option(
+        "--data",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Your own arrays: .npz with X [N,T,F], y [N], optional lengths [N].",
+    )(f)
+    f = click.option("--dataset", help="A shipped dataset (see `edgegru datasets`).")(f)
+    return f
+
+
+def resolve_data(
+    dataset: str | None, data: Path | None, test_data: Path | None, default: str | None = None
+):
+    from edgegru.datasets import load_dataset, load_npz
+
+    if dataset and data:
+        raise BadInput("give either --dataset or --data, not both")
+    if test_data and not data:
+        raise BadInput("--test-data goes with --data")
+    if data:
+        return load_npz(data, test_data)
+    name = dataset or default
+    if not name:
+        raise BadInput("no data: give --dataset NAME or --data FILE.npz")
+    return load_dataset(name)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
+    return str(v)
+
+
+def kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"

@@ -1,0 +1,83 @@
+"""edgegru import: turn a PyTorch state_dict (nn.GRU / nn.LSTM + nn.Linear) into a bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegru.cli._common import echo_json
+from edgegru.types import HEADS, TASKS
+
+
+@click.command("import")
+@click.argument("state_dict", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--head",
+    type=click.Choice(HEADS),
+    default="last",
+    show_default=True,
+    help="How the original model pooled the RNN outputs.",
+)
+@click.option("--task", type=click.Choice(TASKS), default="classification", show_default=True)
+@click.option("--labels", default=None, help="Comma-separated class labels, in output order.")
+@click.option(
+    "--norm-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Training data (.npz with X, y) to fit the input normalization on (default: none; "
+    "the model then takes already-normalized input).",
+)
+@click.option(
+    "--rnn-prefix", default=None, help="Key prefix of the RNN, e.g. 'gru.' (when ambiguous)."
+)
+@click.option("--head-prefix", default=None, help="Key prefix of the Linear head, e.g. 'fc.'.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output bundle folder.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def command(
+    state_dict, head, task, labels, norm_from, rnn_prefix, head_prefix, out, as_json
+) -> None:
+    """Import a PyTorch state_dict of an nn.GRU or nn.LSTM with an nn.Linear head.
+
+    Reads .safetensors, or .pt/.pth with torch.load(weights_only=True). Input size, hidden size,
+    layers, cell and number of outputs come from the tensor shapes; the rest from options.
+
+    \b
+    Example:
+      edgegru import classifier.pt --head last --labels walk,run,sit -o runs/imported
+    """
+    from edgegru.bundle import save_bundle
+    from edgegru.importer import ImportConfig, bundle_from_state_dict, read_state_dict
+
+    normalization = None
+    if norm_from is not None:
+        from edgegru.datasets import load_npz
+        from edgegru.train import fit_normalization
+
+        ds = load_npz(norm_from, norm_from)  # the whole file as the training split
+        normalization = fit_normalization(ds.train.X, ds.train.lengths)
+    cfg = ImportConfig(
+        head=head,
+        task=task,
+        labels=tuple(labels.split(",")) if labels else (),
+        normalization=normalization,
+        rnn_prefix=rnn_prefix,
+        head_prefix=head_prefix,
+        provenance={"imported_from": str(state_dict)},
+    )
+    bundle = bundle_from_state_dict(read_state_dict(state_dict), cfg)
+    save_bundle(bundle, out)
+    s = bundle.spec
+    if as_json:
+        echo_json({"out": str(out), "spec": s.to_json(), "parameters": s.num_parameters()})
+    else:
+        click.echo(
+            f"imported {s.cell} x{s.num_layers} H={s.hidden_size}, input {s.input_size}, "
+            f"{s.num_outputs} outputs ({s.num_parameters():,} parameters) -> {out}"
+        )

@@ -1,0 +1,150 @@
+"""Import a model trained elsewhere: a PyTorch ``state_dict`` of an ``nn.GRU`` or ``nn.LSTM`` plus
+an ``nn.Linear`` head, from ``.safetensors`` or ``.pt`` (``torch.load(weights_only=True)``: never
+unpickle arbitrary objects).
+
+Shapes give the input size, hidden size, layers, cell (3H rows: GRU, 4H: LSTM) and outputs; the
+head kind, task, labels and normalization come from the caller (``ImportConfig``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgegru.errors import BadInput
+from edgegru.types import Bundle, ModelSpec, Normalization
+
+_RNN_KEY = re.compile(r"^(?P<prefix>.*?)weight_ih_l(?P<k>\d+)(?P<rev>_reverse)?$")
+
+
+@dataclass
+class ImportConfig:
+    head: str = "last"
+    task: str = "classification"
+    labels: tuple[str, ...] = ()
+    normalization: Normalization | None = None
+    rnn_prefix: str | None = None  # e.g. "gru."; found automatically when there is one RNN
+    head_prefix: str | None = None  # e.g. "fc."; found automatically when there is one Linear
+    provenance: dict = field(default_factory=dict)
+
+
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load
+
+        try:
+            return {k: np.asarray(v) for k, v in load(path.read_bytes()).items()}
+        except (SafetensorError, ValueError, OSError) as e:
+            raise BadInput(f"{path}: cannot read safetensors ({e})") from None
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInput(
+            f"{path}: not a weights-only PyTorch state_dict ({first}); save model.state_dict() "
+            "rather than the whole module"
+        ) from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise BadInput(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return {k: v.detach().to(torch.float32).numpy() for k, v in obj.items()}
+
+
+def _find_prefix(keys: list[str], pattern: re.Pattern[str], what: str, given: str | None) -> str:
+    prefixes = sorted({m.group("prefix") for k in keys if (m := pattern.match(k))})
+    if given is not None:
+        if given not in prefixes:
+            raise BadInput(f"no {what} with prefix {given!r} (found: {prefixes or 'none'})")
+        return given
+    if len(prefixes) != 1:
+        raise BadInput(
+            f"found {len(prefixes)} {what}s ({prefixes}); name one with its prefix option"
+        )
+    return prefixes[0]
+
+
+def bundle_from_state_dict(sd: dict[str, np.ndarray], cfg: ImportConfig) -> Bundle:
+    keys = list(sd)
+    if any(k.endswith("_reverse") for k in keys):
+        raise BadInput("bidirectional RNNs are not supported (edge streaming needs a causal model)")
+    if any(re.search(r"weight_hr_l\d+$", k) for k in keys):
+        raise BadInput("LSTMs with proj_size are not supported")
+    rp = _find_prefix(keys, _RNN_KEY, "recurrent layer", cfg.rnn_prefix)
+    layers = 0
+    while f"{rp}weight_ih_l{layers}" in sd:
+        layers += 1
+    w_hh = sd.get(f"{rp}weight_hh_l0")
+    if w_hh is None or w_hh.ndim != 2:
+        raise BadInput(f"missing {rp}weight_hh_l0")
+    hidden = int(w_hh.shape[1])
+    gates = w_hh.shape[0] // hidden
+    cell = {3: "gru", 4: "lstm"}.get(gates if w_hh.shape[0] == gates * hidden else -1)
+    if cell is None:
+        raise BadInput(
+            f"{rp}weight_hh_l0 has shape {w_hh.shape}: neither GRU (3H x H) nor LSTM (4H x H)"
+        )
+    input_size = int(sd[f"{rp}weight_ih_l0"].shape[1])
+    bias = f"{rp}bias_ih_l0" in sd
+    rnn_keys = {k for k in keys if k.startswith(rp) and re.search(r"_l\d+$", k)}
+    linear = [
+        k[: -len("weight")]
+        for k in keys
+        if k.endswith("weight")
+        and k not in rnn_keys
+        and sd[k].ndim == 2
+        and sd[k].shape[1] == hidden
+    ]
+    if cfg.head_prefix is not None:
+        linear = [p for p in linear if p == cfg.head_prefix]
+    if len(linear) != 1:
+        raise BadInput(
+            f"expected one Linear head [outputs, {hidden}], found {len(linear)} ({linear}); "
+            "name it with the head prefix option"
+        )
+    hp = linear[0]
+    outputs = int(sd[f"{hp}weight"].shape[0])
+    try:
+        spec = ModelSpec(
+            cell=cell,
+            input_size=input_size,
+            hidden_size=hidden,
+            num_outputs=outputs,
+            num_layers=layers,
+            head=cfg.head,
+            task=cfg.task,
+            bias=bias,
+            labels=tuple(cfg.labels),
+            normalization=cfg.normalization,
+        )
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    weights: dict[str, np.ndarray] = {}
+    for name in spec.weight_shapes():
+        # rnn.X -> <rnn prefix>X, head.X -> <head prefix>X
+        src = rp + name[4:] if name.startswith("rnn.") else hp + name[5:]
+        if name == "head.bias" and src not in sd:
+            weights[name] = np.zeros(outputs, np.float32)  # Linear(bias=False)
+            continue
+        if src not in sd:
+            raise BadInput(f"state_dict has no {src}")
+        weights[name] = np.ascontiguousarray(sd[src], dtype=np.float32)
+        if weights[name].shape != spec.weight_shapes()[name]:
+            raise BadInput(
+                f"{src} has shape {weights[name].shape}, expected {spec.weight_shapes()[name]}"
+            )
+    from edgegru.bundle import check_weights
+
+    check_weights(spec, weights, "state_dict")
+    return Bundle(spec=spec, weights=weights, provenance=dict(cfg.provenance))

@@ -1,0 +1,189 @@
+"""Plain typed values that flow between the stages (DESIGN.md section 1).
+
+This is the leaf module: it imports nothing from edgegru but ``errors`` and never imports torch.
+Model -> compress -> quantize -> export -> target all hand each other these values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+CellKind = Literal["gru", "lstm", "peephole"]
+HeadKind = Literal["last", "mean"]
+TaskKind = Literal["classification", "regression"]
+
+CELLS: tuple[str, ...] = ("gru", "lstm", "peephole")
+HEADS: tuple[str, ...] = ("last", "mean")
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+# Gates per cell, in PyTorch's row order of W_ih / W_hh (DESIGN.md section 2).
+GATES: dict[str, tuple[str, ...]] = {
+    "gru": ("r", "z", "n"),
+    "lstm": ("i", "f", "g", "o"),
+    "peephole": ("i", "f", "g", "o"),
+}
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-feature input normalization x_n = (x - mean) / std, fitted on the training split."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std):
+            raise ValueError("normalization mean and std differ in length")
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise ValueError("normalization holds a non-finite value")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("normalization std must be > 0")
+
+    @staticmethod
+    def identity(n: int) -> Normalization:
+        return Normalization((0.0,) * n, (1.0,) * n)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The architecture of a model: enough to rebuild it from its weights."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_outputs: int
+    num_layers: int = 1
+    head: str = "last"
+    task: str = "classification"
+    bias: bool = True
+    labels: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    normalization: Normalization | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r} (known: {', '.join(CELLS)})")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r} (known: {', '.join(HEADS)})")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r} (known: {', '.join(TASKS)})")
+        for name in ("input_size", "hidden_size", "num_outputs", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.labels and len(self.labels) != self.num_outputs:
+            raise ValueError(f"{len(self.labels)} labels for {self.num_outputs} outputs")
+        if self.feature_names and len(self.feature_names) != self.input_size:
+            raise ValueError(
+                f"{len(self.feature_names)} feature names for {self.input_size} inputs"
+            )
+        if self.normalization is not None and len(self.normalization.mean) != self.input_size:
+            raise ValueError("normalization length differs from input_size")
+
+    @property
+    def gates(self) -> int:
+        return len(GATES[self.cell])
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Named recurrent states of the streaming step form, each [num_layers, batch, hidden]
+        except the mean head's running ``sum`` [batch, hidden] and ``count`` [batch, 1]."""
+        names: tuple[str, ...] = ("h",) if self.cell == "gru" else ("h", "c")
+        return names + (("sum", "count") if self.head == "mean" else ())
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor of the model, named as PyTorch's ``nn.GRU``/``nn.LSTM`` + ``nn.Linear``."""
+        gh = self.gates * self.hidden_size
+        shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(self.num_layers):
+            i = self.input_size if k == 0 else self.hidden_size
+            shapes[f"rnn.weight_ih_l{k}"] = (gh, i)  # [G*H, I]
+            shapes[f"rnn.weight_hh_l{k}"] = (gh, self.hidden_size)  # [G*H, H]
+            if self.bias:
+                shapes[f"rnn.bias_ih_l{k}"] = (gh,)
+                shapes[f"rnn.bias_hh_l{k}"] = (gh,)
+            if self.cell == "peephole":
+                shapes[f"rnn.weight_peep_l{k}"] = (3, self.hidden_size)  # rows p_i, p_f, p_o
+        shapes["head.weight"] = (self.num_outputs, self.hidden_size)
+        shapes["head.bias"] = (self.num_outputs,)
+        return shapes
+
+    def num_parameters(self) -> int:
+        return sum(math.prod(s) for s in self.weight_shapes().values())
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ModelSpec:
+        known = {f.name for f in dataclasses.fields(ModelSpec)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model spec keys: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        norm = values.get("normalization")
+        if norm is not None:
+            values["normalization"] = Normalization(tuple(norm["mean"]), tuple(norm["std"]))
+        for key in ("labels", "feature_names"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return ModelSpec(**values)
+
+
+@dataclass
+class Bundle:
+    """A trained model as plain values: its spec, its float32 weights and where it came from."""
+
+    spec: ModelSpec
+    weights: dict[str, np.ndarray]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SequenceData:
+    """Sequences batch-first: X [N, T, F] float32, zero-padded past ``lengths`` when given.
+
+    ``y`` is [N] int64 class indices (classification) or [N, O] float32 (regression).
+    ``groups`` (e.g. the subject) keeps related windows on one side of a validation split.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    source: str
+    licence: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split of one task, as every dataset loader returns it."""
+
+    info: DatasetInfo
+    task: str
+    train: SequenceData
+    test: SequenceData
+    feature_names: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def num_features(self) -> int:
+        return int(self.train.X.shape[2])
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)

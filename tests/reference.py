@@ -1,0 +1,83 @@
+"""NumPy references of the three cells, written in DESIGN.md section 2's symbols.
+
+Everything edgegru computes (PyTorch modules, exporters, runtimes) is compared with these. They
+are deliberately naive: one step at a time, one gate at a time, float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgegru.types import ModelSpec
+
+
+def sigma(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _split(w: np.ndarray, k: int) -> list[np.ndarray]:
+    return np.split(w, k, axis=0)
+
+
+def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
+    """PyTorch nn.GRU: gate order r, z, n; the reset gate multiplies (W_hn h + b_hn)."""
+    W_ir, W_iz, W_in = _split(W_ih, 3)
+    W_hr, W_hz, W_hn = _split(W_hh, 3)
+    b_ir, b_iz, b_in = _split(b_ih, 3)
+    b_hr, b_hz, b_hn = _split(b_hh, 3)
+    r = sigma(W_ir @ x + b_ir + W_hr @ h + b_hr)
+    z = sigma(W_iz @ x + b_iz + W_hz @ h + b_hz)
+    n = np.tanh(W_in @ x + b_in + r * (W_hn @ h + b_hn))
+    return (1 - z) * n + z * h
+
+
+def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P=None):
+    """LSTM, gate order i, f, g, o; with P = [p_i, p_f, p_o] the peephole LSTM (Gers 2000)."""
+    W_i, W_f, W_c, W_o = _split(W_ih, 4)
+    R_i, R_f, R_c, R_o = _split(W_hh, 4)
+    b_i, b_f, b_c, b_o = _split(b_ih + b_hh, 4)
+    p_i, p_f, p_o = (np.zeros_like(h),) * 3 if P is None else (P[0], P[1], P[2])
+    i = sigma(W_i @ x + R_i @ h + p_i * c + b_i)
+    f = sigma(W_f @ x + R_f @ h + p_f * c + b_f)
+    c_new = f * c + i * np.tanh(W_c @ x + R_c @ h + b_c)
+    o = sigma(W_o @ x + R_o @ h + p_o * c_new + b_o)
+    return o * np.tanh(c_new), c_new
+
+
+def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.ndarray, lengths=None):
+    """Raw X [B, T, F] -> outputs [B, O], one sequence and one step at a time, in float64."""
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    gh = spec.gates * spec.hidden_size
+    norm = spec.normalization
+    mean = np.zeros(spec.input_size) if norm is None else np.array(norm.mean)
+    std = np.ones(spec.input_size) if norm is None else np.array(norm.std)
+    outs = []
+    for b in range(X.shape[0]):
+        T = X.shape[1] if lengths is None else int(lengths[b])
+        seq = [(X[b, t].astype(np.float64) - mean) / std for t in range(T)]
+        for k in range(spec.num_layers):
+            W_ih, W_hh = w[f"rnn.weight_ih_l{k}"], w[f"rnn.weight_hh_l{k}"]
+            b_ih = w.get(f"rnn.bias_ih_l{k}", np.zeros(gh))
+            b_hh = w.get(f"rnn.bias_hh_l{k}", np.zeros(gh))
+            P = w.get(f"rnn.weight_peep_l{k}")
+            h = np.zeros(spec.hidden_size)
+            c = np.zeros(spec.hidden_size)
+            nxt = []
+            for x in seq:
+                if spec.cell == "gru":
+                    h = gru_step(x, h, W_ih, W_hh, b_ih, b_hh)
+                else:
+                    h, c = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P)
+                nxt.append(h)
+            seq = nxt
+        pooled = seq[-1] if spec.head == "last" else np.mean(seq, axis=0)
+        outs.append(w["head.weight"] @ pooled + w["head.bias"])
+    return np.stack(outs)
+
+
+def random_weights(spec: ModelSpec, seed: int = 0, scale: float = 0.5) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        k: (rng.standard_normal(s) * scale).astype(np.float32)
+        for k, s in spec.weight_shapes().items()
+    }
