@@ -70,9 +70,12 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def bundle_sha256(path: str | os.PathLike[str]) -> str:
-    """The hash that names a bundle's weights (exports record it as their source)."""
-    return _sha256((Path(path) / WEIGHTS_FILE).read_bytes())
+def weights_sha256(bundle: Bundle) -> str:
+    """The hash that names a bundle's weights (exports record it as their source); equal to
+    ``weights_sha256`` in the saved bundle's model.json."""
+    from safetensors.numpy import save
+
+    return _sha256(save({k: np.ascontiguousarray(v) for k, v in sorted(bundle.weights.items())}))
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:

@@ -373,6 +373,7 @@ def train(
         "seed": cfg.seed,
         "train_config": cfg.to_json(),
         "epochs_run": trainer.epoch,
+        "seq_len": int(data.train.X.shape[1]),
         "best_val_score": trainer.best_score,
         "test_metrics": {k: v for k, v in test_metrics.items() if not isinstance(v, (list, dict))},
         "edgegru_version": __version__,

@@ -187,3 +187,56 @@ class Dataset:
     @property
     def num_outputs(self) -> int:
         return len(self.labels)
+
+
+FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite")
+FORMS: tuple[str, ...] = ("sequence", "step")
+PRECISIONS: tuple[str, ...] = ("float32", "int8-dynamic", "int8-static")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A named input or output of an artifact; a str dimension is dynamic ("batch", "time")."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> TensorInfo:
+        return TensorInfo(data["name"], tuple(data["shape"]), data["dtype"])
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One exported file and what a device needs to know to run it (its JSON manifest)."""
+
+    path: str
+    format: str  # one of FORMATS
+    form: str  # "sequence" (x [B, T, F] -> y) or "step" (x_t, states -> y_t, states')
+    precision: str  # one of PRECISIONS
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    sha256: str
+    size_bytes: int
+    source_sha256: str  # the float bundle's weights hash
+    spec: ModelSpec
+    details: dict[str, Any] = field(default_factory=dict)  # format-specific: ops, layout, runtime
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["inputs"] = [t.to_json() for t in self.inputs]
+        data["outputs"] = [t.to_json() for t in self.outputs]
+        data["spec"] = self.spec.to_json()
+        return data
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Artifact:
+        values = dict(data)
+        values["inputs"] = tuple(TensorInfo.from_json(t) for t in data["inputs"])
+        values["outputs"] = tuple(TensorInfo.from_json(t) for t in data["outputs"])
+        values["spec"] = ModelSpec.from_json(data["spec"])
+        return Artifact(**values)

@@ -1,1 +1,138 @@
-"""Writers of deployable artifacts: ONNX (+ .ort) and TFLite, with manifests (DESIGN.md 5)."""
+"""Writers of deployable artifacts (DESIGN.md section 5): ONNX (+ ORT Mobile .ort) and TFLite.
+
+One format = one sub-package that registers a writer with ``@EXPORTERS.register("name")``.
+A writer is ``write(bundle, form, cfg, path) -> Artifact``: it builds the file from the bundle's
+weights (no tracing), writes it atomically and returns what it wrote; ``export`` names the files,
+runs the writers and puts a JSON manifest beside every file.
+
+Heavy imports (onnx, onnxruntime, flatbuffers, ai_edge_litert) stay inside the writers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgegru.bundle import weights_sha256
+from edgegru.errors import BadInput
+from edgegru.io import atomic_write_json
+from edgegru.registry import Registry
+from edgegru.types import FORMS, PRECISIONS, Artifact, Bundle, TensorInfo
+
+__all__ = ["EXPORTERS", "ExportConfig", "artifact_name", "export", "make_artifact", "read_manifest"]
+
+
+@dataclass
+class ExportConfig:
+    formats: tuple[str, ...] = ("onnx",)
+    forms: tuple[str, ...] = FORMS
+    precision: str = "float32"
+    # Fixed sequence length for formats that need one (TFLite); None: the length the model was
+    # trained on (bundle provenance "seq_len"), else 50.
+    seq_len: int | None = None
+    # Format-specific options, e.g. {"layout": "loop"} for TFLite's GRU lowering.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.formats = tuple(self.formats)
+        self.forms = tuple(self.forms)
+        if not self.formats:
+            raise ValueError("formats must name at least one format")
+        bad = [f for f in self.forms if f not in FORMS]
+        if bad or not self.forms:
+            raise ValueError(f"forms must be among {', '.join(FORMS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.seq_len is not None and self.seq_len < 1:
+            raise ValueError("seq_len must be >= 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ExportConfig:
+        return ExportConfig(**data)
+
+    def resolved_seq_len(self, bundle: Bundle) -> int:
+        return int(self.seq_len or bundle.provenance.get("seq_len") or 50)
+
+
+Writer = Callable[[Bundle, str, ExportConfig, Path], Artifact]
+EXPORTERS: Registry[Writer] = Registry("export format")
+
+_EXTENSION = {"onnx": "onnx", "ort": "ort", "tflite": "tflite"}
+_PRECISION_TAG = {"float32": "", "int8-dynamic": ".dynint8", "int8-static": ".int8"}
+
+
+def artifact_name(fmt: str, form: str, precision: str) -> str:
+    """model.onnx, model.step.onnx, model.int8.tflite, model.step.dynint8.tflite, ..."""
+    step = ".step" if form == "step" else ""
+    return f"model{step}{_PRECISION_TAG[precision]}.{_EXTENSION.get(fmt, fmt)}"
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_artifact(
+    bundle: Bundle,
+    path: Path,
+    *,
+    fmt: str,
+    form: str,
+    precision: str,
+    inputs: tuple[TensorInfo, ...],
+    outputs: tuple[TensorInfo, ...],
+    details: dict[str, Any] | None = None,
+) -> Artifact:
+    """The Artifact value for a file a writer has just written."""
+    return Artifact(
+        path=str(path), format=fmt, form=form, precision=precision, inputs=inputs,
+        outputs=outputs, sha256=_sha256_file(path), size_bytes=path.stat().st_size,
+        source_sha256=weights_sha256(bundle), spec=bundle.spec, details=dict(details or {}),
+    )  # fmt: skip
+
+
+def export(bundle: Bundle, cfg: ExportConfig, out_dir: str | Path) -> list[Artifact]:
+    """Write every (format, form) of ``cfg`` into ``out_dir``, each with ``<file>.json``."""
+    _load_writers()
+    out_dir = Path(out_dir)
+    writers = [(fmt, EXPORTERS.get(fmt)) for fmt in cfg.formats]  # unknown format: fail first
+    artifacts = []
+    for fmt, write in writers:
+        for form in cfg.forms:
+            path = out_dir / artifact_name(fmt, form, cfg.precision)
+            artifact = write(bundle, form, cfg, path)
+            atomic_write_json(Path(str(path) + ".json"), artifact.to_json())
+            artifacts.append(artifact)
+    return artifacts
+
+
+def read_manifest(path: str | Path) -> Artifact:
+    """The manifest of an exported file (``model.onnx`` or ``model.onnx.json``)."""
+    import json
+
+    path = Path(path)
+    manifest = path if path.suffix == ".json" else Path(str(path) + ".json")
+    try:
+        return Artifact.from_json(json.loads(manifest.read_text()))
+    except FileNotFoundError:
+        raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
+
+
+def _load_writers() -> None:
+    """Import the format packages, which register their writers (explicit list, no scan)."""
+    import importlib
+
+    for module in _FORMAT_MODULES:
+        importlib.import_module(module)
+
+
+# One line per format package.
+_FORMAT_MODULES: list[str] = []

@@ -51,10 +51,11 @@ def main() -> None:
 from edgegru.cli import (  # noqa: E402
     datasets_cmd,
     evaluate_cmd,
+    export_cmd,
     import_cmd,
     info_cmd,
     train_cmd,
 )
 
-for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd):
+for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd, export_cmd):
     main.add_command(_module.command)

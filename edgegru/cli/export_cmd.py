@@ -1,0 +1,94 @@
+"""edgegru export: write ONNX / ORT / TFLite artifacts of a model bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegru.cli._common import echo_json, kib, table
+from edgegru.types import FORMATS, PRECISIONS
+
+
+@click.command("export")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    default=("onnx",),
+    show_default=True,
+    help="Output format; repeat for several.",
+)
+@click.option(
+    "--streaming/--no-streaming",
+    default=None,
+    help="Only the streaming step form / only the full-sequence form [default: both].",
+)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True)
+@click.option(
+    "--seq-len",
+    type=click.IntRange(1),
+    default=None,
+    help="Fixed T for formats that need one (TFLite) [default: the training length].",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Format-specific option, e.g. layout=loop for TFLite.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+def command(model, formats, streaming, precision, seq_len, options, out, as_json) -> None:
+    """Export a model bundle as deployable files, each with a JSON manifest.
+
+    \b
+    Examples:
+      edgegru export runs/gru32 --format onnx -o runs/gru32/export
+      edgegru export runs/gru32 --format tflite --streaming -o out
+    """
+    from edgegru.bundle import load_bundle
+    from edgegru.errors import BadInput
+    from edgegru.export import ExportConfig, export
+
+    forms = (
+        ("sequence", "step") if streaming is None else (("step",) if streaming else ("sequence",))
+    )
+    parsed = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--option {item!r}: expected KEY=VALUE")
+        parsed[key] = value
+    try:
+        cfg = ExportConfig(
+            formats=formats, forms=forms, precision=precision, seq_len=seq_len, options=parsed
+        )
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    artifacts = export(load_bundle(model), cfg, out)
+    if as_json:
+        echo_json([a.to_json() for a in artifacts])
+        return
+    rows = [
+        (
+            Path(a.path).name,
+            a.format,
+            a.form,
+            a.precision,
+            kib(a.size_bytes),
+            a.details.get("nodes", a.details.get("ops", "")),
+        )
+        for a in artifacts
+    ]
+    click.echo(table(rows, ["file", "format", "form", "precision", "size", "nodes/ops"]))
+    click.echo(f"-> {out} (each file has a .json manifest)")
