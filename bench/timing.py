@@ -1,0 +1,80 @@
+"""Interleaved latency measurement and result files shared by the bench scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def stats_us(samples_s: list[float]) -> dict[str, float]:
+    us = np.asarray(samples_s) * 1e6
+    return {
+        "median_us": float(np.median(us)),
+        "p90_us": float(np.percentile(us, 90)),
+        "mean_us": float(us.mean()),
+        "std_us": float(us.std()),
+        "min_us": float(us.min()),
+        "max_us": float(us.max()),
+        "runs": len(us),
+    }
+
+
+def interleaved(
+    paths: dict[str, Callable[[], Any]], runs: int = 300, warmup: int = 30
+) -> dict[str, dict[str, float]]:
+    """Time every path ``runs`` times, one call of each in turn, so machine noise hits all alike."""
+    for _ in range(warmup):
+        for fn in paths.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    clock = time.perf_counter
+    for _ in range(runs):
+        for name, fn in paths.items():
+            t0 = clock()
+            fn()
+            samples[name].append(clock() - t0)
+    return {name: stats_us(s) for name, s in samples.items()}
+
+
+def environment() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ("numpy", "torch", "onnx", "onnxruntime", "ai_edge_litert"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # a missing or broken peer is recorded, not fatal
+            versions[mod] = None
+    return {
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    """bench/results/<name>.json, written atomically, with the environment."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"environment": environment(), **data}, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    return path
