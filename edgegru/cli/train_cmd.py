@@ -47,9 +47,17 @@ from edgegru.types import CELLS, HEADS
 @click.option(
     "--val-fraction",
     type=float,
-    default=0.15,
+    default=0.0,
     show_default=True,
-    help="Share of the training split (whole subjects where known) held out for early stopping.",
+    help="Share of the training split (whole subjects where known) held out for early stopping; "
+    "0 trains on all of it and keeps the lowest-loss epoch.",
+)
+@click.option(
+    "--jitter",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Gaussian input noise during training, in units of each feature's std (0: off).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -83,6 +91,7 @@ def command(
     lr,
     patience,
     val_fraction,
+    jitter,
     seed,
     threads,
     resume,
@@ -112,6 +121,7 @@ def command(
             lr=lr,
             patience=patience,
             val_fraction=val_fraction,
+            jitter=jitter,
             seed=seed,
             threads=threads,
         )
