@@ -24,3 +24,15 @@ def test_every_cell_lowers_to_onnx():
     from edgegru.export.onnx.cells import ONNX_CELLS
 
     assert set(CELLS.names()) <= set(ONNX_CELLS.names())
+
+
+def test_onnx_writer_imports_stay_light():
+    """onnx, onnxruntime (and torch) load only when a writer runs (DESIGN.md 8.9)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edgegru.export.onnx; "
+        "heavy = {'onnx', 'onnxruntime', 'torch'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
