@@ -2,9 +2,10 @@
 
     x -> [normalize] -> Transpose -> GRU/LSTM (one fused node per layer) -> head -> Gemm -> y
 
-ONNX Runtime's CPU GRU/LSTM kernels run only the time-major layout (layout=0: X [T, B, I]), so
-one Transpose turns the batch-first input around; layers in between drop Y's num_directions
-axis with a Squeeze.
+ONNX Runtime's CPU GRU/LSTM kernels run only the time-major layout (layout=0: X [T, B, I];
+layout=1 fails at load, deep_cpu_gru.h: "Batchwise recurrent operations (layout == 1) are not
+supported"), so one Transpose turns the batch-first input around; layers in between drop Y's
+num_directions axis with a Squeeze.
 """
 
 from __future__ import annotations
@@ -94,8 +95,6 @@ def build(bundle: Bundle, with_lengths: bool) -> tuple[Graph, dict[str, Any]]:
     g.node("Gemm", [pooled, W_head, b_head], ["y"], name="head", transB=1)
     extra = {
         "normalization": plan,
-        "dynamic_axes": {"x": {"0": "batch", "1": "time"}, "y": {"0": "batch"}}
-        | ({"sequence_lens": {"0": "batch"}} if with_lengths else {}),
         "sequence_lens": with_lengths,
     }
     return g, extra

@@ -103,7 +103,6 @@ def build(bundle: Bundle) -> tuple[Graph, dict[str, Any]]:
     g.node("Gemm", [top, W_head, b_head], ["y"], name="head", transB=1)
     extra = {
         "normalization": plan,
-        "dynamic_axes": {"x": {"0": "batch"}, "y": {"0": "batch"}},
         "states": [
             {"input": n, "output": n + OUT_SUFFIX, "shape": list(s), "initial": 0.0}
             for n, s in state_shapes(bundle).items()

@@ -47,6 +47,11 @@ def build_model(
     else:
         g, extra = step.build(bundle)
         inputs, outputs = step.io(bundle)
+    # {"x": {"0": "batch", "1": "time"}, ...}: the named (dynamic) axes of every input and output
+    extra["dynamic_axes"] = {
+        t.name: {str(i): d for i, d in enumerate(t.shape) if isinstance(d, str)}
+        for t in inputs + outputs
+    }
     name = f"edgegru_{bundle.spec.cell}_{form}"
     model = graph.make_model(g, name, inputs, outputs, graph.metadata(bundle, form, extra))
     return model, inputs, outputs, graph.details(model, extra)

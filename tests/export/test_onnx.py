@@ -226,6 +226,7 @@ def test_manifest_and_metadata(tmp_path):
     assert seq.source_sha256 == weights_sha256(bundle) and seq.spec == bundle.spec
     assert seq.details["opset"] == graph.OPSET and seq.details["op_types"]["LSTM"] == 2
     assert seq.details["dynamic_axes"]["x"] == {"0": "batch", "1": "time"}
+    assert step.details["dynamic_axes"]["c_out"] == {"1": "batch"}
     assert seq.details["sequence_lens"] is True
     model = onnx.load(tmp_path / "model.onnx")
     assert seq.details["nodes"] == len(model.graph.node)
