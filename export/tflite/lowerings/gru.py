@@ -38,12 +38,12 @@ from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import Layer, f32
 
 LAYOUTS = ("unrolled", "loop")
-DEFAULT_LAYOUT = "unrolled"
+DEFAULT_LAYOUT = "loop"  # bench/results/tflite.json: as fast or faster, smallest, any runtime
 # Runtime setting each layout needs to be fast (issue 4 measurements), copied to the manifest.
 RUNTIME = {
     "unrolled": "CompiledModel + XNNPACK weight cache "
     "(CpuOptions(num_threads=1, xnnpack_weight_cache_path=':memory'))",
-    "loop": "Interpreter (any LiteRT / tflite_runtime; default XNNPACK delegate)",
+    "loop": "Interpreter or CompiledModel (any LiteRT / tflite_runtime; default XNNPACK delegate)",
 }
 STEPS_PER_ITERATION = 2  # measured fastest on workload P (S = 1, 2, 5, 10) and ~1.4 KB per step
 
