@@ -29,6 +29,16 @@ def run_cli(
     )
 
 
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """Bad input: exit 2, one line on stderr (or click's usage text), no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert len(err.splitlines()) == 1 or err.startswith("Usage:"), err
+    for n in needles:
+        assert n in err, err
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -12,15 +12,7 @@ import numpy as np
 import pytest
 
 from edgegru.bundle import load_bundle
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stderr
-    assert len(err.splitlines()) == 1 or err.startswith("Usage:"), err
-    for n in needles:
-        assert n in err, err
+from tests.conftest import assert_one_line_error
 
 
 def test_help_is_instant_and_explains(cli):

@@ -24,6 +24,7 @@ from edgegru.export.onnx import graph
 from edgegru.export.onnx.writer import build_model
 from edgegru.model import model_from_bundle
 from edgegru.types import Bundle, ModelSpec, Normalization
+from tests.conftest import assert_one_line_error
 from tests.reference import random_weights, reference_forward
 
 TOL = 1e-5
@@ -255,15 +256,6 @@ def test_bad_options_and_precision(tmp_path):
 
 
 # The CLI end to end (subprocesses: slow-ish, so few).
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stderr
-    assert len(err.splitlines()) == 1 or err.startswith("Usage:"), err
-    for n in needles:
-        assert n in err, err
 
 
 @pytest.fixture

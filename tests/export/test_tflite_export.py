@@ -13,8 +13,8 @@ from edgegru.errors import BadInput
 from edgegru.export import ExportConfig, export, read_manifest
 from edgegru.export.tflite import runtime
 from edgegru.types import Bundle, ModelSpec
+from tests.conftest import assert_one_line_error
 from tests.reference import random_weights, reference_forward
-from tests.test_cli import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
