@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# Until `edgegru pipeline` lands: train, evaluate and export every format.
 demo: setup
 	$(BIN)/edgegru train --dataset watch --cell gru --hidden 32 -o runs/demo
 	$(BIN)/edgegru evaluate runs/demo
+	$(BIN)/edgegru export runs/demo --format onnx --format ort --format tflite -o runs/demo/export
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
