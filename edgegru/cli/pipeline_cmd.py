@@ -1,0 +1,80 @@
+"""edgegru pipeline: the whole road from one TOML config, and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegru.cli._common import echo_json
+
+
+@click.command("pipeline")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/pipeline"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option("--print-config", is_flag=True, help="Print the effective config as JSON and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def command(config, out, print_config, as_json) -> None:
+    """Run train -> export -> report from a TOML config (or the built-in default on `watch`).
+
+    Each stage writes its own folder under OUT with a manifest; a re-run skips every stage whose
+    config and inputs did not change. The report is OUT/report.md (+ PNGs, results.json).
+
+    \b
+    Examples:
+      edgegru pipeline -o runs/pipeline             # built-in default
+      edgegru pipeline my.toml -o runs/mine
+    \b
+    Config (every section optional, unknown keys are errors):
+      [data]    dataset = "watch"      # or path = "my.npz", test_path = "test.npz"
+      [train]   cell = "gru"  hidden = 32  layers = 1  head = "last"  epochs = 40
+                model = "runs/gru32"   # start from a bundle instead (with enabled = false)
+      [export]  formats = ["onnx", "ort", "tflite"]  forms = ["sequence", "step"]
+      [report]  plots = true
+    """
+    from edgegru.pipeline import Context, load_config, render_report, run_pipeline
+
+    cfg = load_config(config)
+    if print_config:
+        echo_json(cfg.to_json())
+        return
+
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def on_event(stage: str, message: str) -> None:
+        if stage in bars:
+            bars.pop(stage).close()
+        if not as_json:
+            click.echo(f"[{stage}] {message}", err=True)
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, disable=True if as_json else None)
+        bars[stage].n = done
+        bars[stage].refresh()
+
+    ctx = Context(out=out, config=cfg, on_event=on_event, on_progress=on_progress)
+    try:
+        results = run_pipeline(ctx)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    report = render_report(out, plots=cfg.report.plots) if cfg.report.enabled else None
+    if as_json:
+        summary = {
+            name: {"outputs": r.outputs, "skipped": r.skipped, "seconds": r.seconds}
+            for name, r in results.items()
+        }
+        echo_json(summary | {"report": str(report) if report else None})
+        return
+    if report is not None:
+        click.echo(f"report: {report}")

@@ -1,0 +1,172 @@
+"""The pipeline's TOML config: one dataclass per section, validated, unknown keys refused.
+
+```toml
+[data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
+[train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
+[export]    formats = ["onnx", "ort", "tflite"]
+[check]     targets = ["local"]
+[report]    enabled = true
+```
+Every section has ``enabled``; a missing section takes its defaults (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgegru.errors import BadInput
+from edgegru.types import CELLS, FORMATS, FORMS, HEADS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass
+class DataSection:
+    dataset: str | None = "watch"
+    path: str | None = None  # the user's .npz (overrides dataset)
+    test_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.dataset and not self.path:
+            raise ValueError("give dataset or path")
+        if self.test_path and not self.path:
+            raise ValueError("test_path goes with path")
+
+
+@dataclass
+class TrainSection:
+    enabled: bool = True
+    model: str | None = None  # an existing bundle instead of training
+    cell: str = "gru"
+    hidden: int = 32
+    layers: int = 1
+    head: str = "last"
+    epochs: int = 40
+    lr: float = 5e-3
+    jitter: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}")
+        if min(self.hidden, self.layers, self.epochs) < 1:
+            raise ValueError("hidden, layers and epochs must be >= 1")
+        if not self.enabled and not self.model:
+            raise ValueError("with enabled = false, name an existing bundle as model")
+
+
+@dataclass
+class ExportSection:
+    enabled: bool = True
+    formats: list[str] = field(default_factory=lambda: ["onnx", "ort", "tflite"])
+    forms: list[str] = field(default_factory=lambda: list(FORMS))
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad:
+            raise ValueError(f"unknown format {bad[0]!r} (known: {', '.join(FORMATS)})")
+        bad = [f for f in self.forms if f not in FORMS]
+        if bad:
+            raise ValueError(f"unknown form {bad[0]!r} (known: {', '.join(FORMS)})")
+
+
+@dataclass
+class ReportSection:
+    enabled: bool = True
+    plots: bool = True
+
+
+@dataclass
+class PipelineConfig:
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    export: ExportSection = field(default_factory=ExportSection)
+    report: ReportSection = field(default_factory=ReportSection)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any], where: str = "config") -> PipelineConfig:
+        return _build(PipelineConfig, data, where)
+
+
+def _check_type(value: Any, hint: Any, key: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(hint):
+            try:
+                _check_type(value, arm, key)
+                return
+            except BadInput as e:
+                errors.append(str(e))
+        raise BadInput(errors[0])
+    if hint is type(None):
+        if value is not None:
+            raise BadInput(f"{key} must be empty")
+        return
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise BadInput(f"{key} must be a list")
+        for v in value:
+            _check_type(v, item, key)
+        return
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(hint, True)
+    if not ok:
+        raise BadInput(f"{key} must be {hint.__name__}, got {value!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise BadInput(f"{where} must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BadInput(f"{where}: unknown key {key!r}{hint}")
+    values = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]):
+            values[key] = _build(hints[key], value, f"{where} [{key}]")
+        else:
+            _check_type(value, hints[key], f"{where}: {key}")
+            values[key] = float(value) if hints[key] is float else value
+    try:
+        return cls(**values)
+    except ValueError as e:
+        raise BadInput(f"{where}: {e}") from None
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """The config in ``path`` (TOML), or the built-in default when None."""
+    if path is None:
+        return PipelineConfig()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: not valid TOML ({e})") from None
+    return _build(PipelineConfig, data, str(path))

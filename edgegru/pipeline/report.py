@@ -1,0 +1,180 @@
+"""The report of a pipeline run: ``report.md``, ``results.json`` and PNG plots in OUTDIR.
+
+Rendered from the stages' manifests alone, so ``edgegru report OUTDIR`` re-renders it at any time
+without re-running anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from edgegru import __version__
+from edgegru.errors import BadInput
+from edgegru.io import atomic_write_json, atomic_write_text
+from edgegru.pipeline.runner import MANIFEST
+
+
+def collect(out: Path) -> dict[str, Any]:
+    """Every completed stage's manifest, plus the environment."""
+    if not out.is_dir():
+        raise BadInput(f"{out} is not a pipeline output folder")
+    from edgegru.pipeline.runner import ORDER
+
+    stages = {}
+    rank = {name: i for i, name in enumerate(ORDER)}
+    manifests = sorted(out.glob(f"*/{MANIFEST}"), key=lambda m: rank.get(m.parent.name, len(rank)))
+    for manifest in manifests:
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError) as e:
+            raise BadInput(f"{manifest}: unreadable ({e})") from None
+        stages[data["stage"]] = data
+    if not stages:
+        raise BadInput(f"{out} holds no pipeline results (no */{MANIFEST})")
+    return {"edgegru_version": __version__, "environment": _environment(), "stages": stages}
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _environment() -> dict[str, Any]:
+    versions = {}
+    for mod in ("numpy", "torch", "onnxruntime", "ai_edge_litert"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # a missing runtime is reported as such
+            versions[mod] = None
+    return {
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def artifact_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per exported artifact, joined with its check results where a check ran."""
+    stages = results["stages"]
+    rows = [dict(a) for a in stages.get("export", {}).get("outputs", {}).get("artifacts", [])]
+    checks = stages.get("check", {}).get("outputs", {}).get("rows", [])
+    for row in rows:
+        row["checks"] = [c for c in checks if c.get("file") == row["file"]]
+    return rows
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
+    stages = results["stages"]
+    lines = ["# edgegru pipeline report", ""]
+    train = stages.get("train", {}).get("outputs", {})
+    if train:
+        spec = train["spec"]
+        metrics = ", ".join(
+            f"{k} {_fmt(v)}" for k, v in train["test_metrics"].items() if k not in ("task", "n")
+        )
+        lines += [
+            f"Model: {spec['cell']} x{spec['num_layers']}, hidden {spec['hidden_size']}, head "
+            f"{spec['head']}, {train['parameters']:,} parameters, trained on `{train['dataset']}`.",
+            "",
+            f"Float model on the test split: {metrics}",
+            "",
+        ]
+    rows = artifact_rows(results)
+    if rows:
+        lines += ["## Artifacts", "",
+                  "| file | format | form | precision | size KB | nodes/ops | target | accuracy "
+                  "| agreement | max abs err | p50 us | p90 us | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in rows:
+            base = (f"| {r['file']} | {r['format']} | {r['form']} | {r['precision']} | "
+                    f"{r['size_bytes'] / 1024:.1f} | {_fmt(r.get('nodes'))} |")  # fmt: skip
+            for c in r["checks"] or [{}]:
+                lines.append(
+                    base + f" {c.get('target', '-')} | {_fmt(c.get('accuracy'))} | "
+                    f"{_fmt(c.get('agreement'))} | {_fmt(c.get('max_abs_error'), 6)} | "
+                    f"{_fmt(c.get('p50_us'), 1)} | {_fmt(c.get('p90_us'), 1)} | "
+                    f"{_fmt(c.get('peak_rss_mb'), 1)} |"
+                )
+        lines.append("")
+    lines += ["## Stages", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {s.get('seconds', 0):.1f} |" for name, s in stages.items()]
+    lines.append("")
+    for p in plots:
+        lines += [f"![{p}]({p})", ""]
+    env = results["environment"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    lines += ["## Environment", "",
+              f"edgegru {results['edgegru_version']}; Python {env['python']} on {env['machine']} "
+              f"({env['cpu'] or 'unknown CPU'}); {versions}.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def render_plots(out: Path, results: dict[str, Any]) -> list[str]:
+    """PNG plots next to report.md; their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    names: list[str] = []
+    history_file = out / "train" / "metrics.json"
+    if history_file.is_file():
+        history = json.loads(history_file.read_text()).get("history", [])
+        if history:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], label="loss")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("training loss")
+            ax.set_title("Training")
+            fig.tight_layout()
+            _save(fig, out / "training.png")
+            plt.close(fig)
+            names.append("training.png")
+    rows = artifact_rows(results)
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        labels = [r["file"] for r in rows]
+        ax.barh(labels, [r["size_bytes"] / 1024 for r in rows])
+        ax.set_xlabel("size (KB)")
+        ax.set_title("Artifact sizes")
+        fig.tight_layout()
+        _save(fig, out / "sizes.png")
+        plt.close(fig)
+        names.append("sizes.png")
+    return names
+
+
+def _save(fig: Any, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    from edgegru.io import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def render_report(out: str | Path, plots: bool = True) -> Path:
+    """Write OUTDIR/report.md, results.json and the plots; return the report's path."""
+    out = Path(out)
+    results = collect(out)
+    results["artifacts"] = artifact_rows(results)
+    names = render_plots(out, results) if plots else []
+    atomic_write_json(out / "results.json", results)
+    return atomic_write_text(out / "report.md", render_markdown(results, names))

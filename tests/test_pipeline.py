@@ -1,0 +1,102 @@
+"""edgegru pipeline / report: config validation, stage caching, the report, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgegru.errors import BadInput
+from edgegru.pipeline.config import PipelineConfig, load_config
+from tests.conftest import assert_one_line_error
+
+TINY = """
+[data]
+dataset = "basicmotions"
+[train]
+hidden = 4
+epochs = 2
+[export]
+formats = ["onnx", "tflite"]
+"""
+
+
+def write(tmp_path, text, name="c.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_default_config_and_json_round_trip():
+    cfg = load_config(None)
+    assert cfg.data.dataset == "watch" and cfg.train.cell == "gru"
+    assert PipelineConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[train]\nepoch = 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
+        ("[trian]\n", "unknown key 'trian' (did you mean 'train'?)"),
+        ("[train]\nhidden = 'x'\n", "hidden must be int"),
+        ("[train]\ncell = 'rnn'\n", "cell must be one of"),
+        ("[export]\nformats = ['onxx']\n", "unknown format 'onxx'"),
+        ("[data\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_problem(tmp_path, text, needle):
+    with pytest.raises(BadInput, match=None) as e:
+        load_config(write(tmp_path, text))
+    assert needle in str(e.value)
+
+
+def test_pipeline_runs_skips_and_reruns(cli, tmp_path):
+    config = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    proc = cli("pipeline", str(config), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(proc.stdout)
+    assert not first["train"]["skipped"] and not first["export"]["skipped"]
+    files = {a["file"] for a in first["export"]["outputs"]["artifacts"]}
+    assert files == {"model.onnx", "model.step.onnx", "model.tflite", "model.step.tflite"}
+    for name in ("report.md", "results.json", "training.png", "sizes.png"):
+        assert (out / name).is_file(), name
+    assert "model.step.tflite" in (out / "report.md").read_text()
+
+    again = json.loads(cli("pipeline", str(config), "-o", str(out), "--json").stdout)
+    assert again["train"]["skipped"] and again["export"]["skipped"]
+
+    # a changed export section re-runs export only; train is kept
+    write(tmp_path, TINY.replace('["onnx", "tflite"]', '["onnx"]'))
+    third = json.loads(cli("pipeline", str(config), "-o", str(out), "--json").stdout)
+    assert third["train"]["skipped"] and not third["export"]["skipped"]
+    assert not (out / "export" / "model.tflite").exists()  # no stale artifact survives
+
+    # a tampered output is noticed and rebuilt
+    (out / "export" / "model.onnx").write_bytes(b"garbage")
+    fourth = json.loads(cli("pipeline", str(config), "-o", str(out), "--json").stdout)
+    assert not fourth["export"]["skipped"]
+
+    (out / "report.md").unlink()
+    assert cli("report", str(out)).returncode == 0
+    assert (out / "report.md").is_file()
+
+
+def test_typo_in_config_exits_2_and_keeps_results(cli, tmp_path):
+    out = tmp_path / "out"
+    assert cli("pipeline", str(write(tmp_path, TINY)), "-o", str(out)).returncode == 0
+    before = (out / "train" / "model.safetensors").read_bytes()
+    bad = write(tmp_path, TINY.replace("epochs = 2", "epochz = 2"), "bad.toml")
+    assert_one_line_error(cli("pipeline", str(bad), "-o", str(out)), "epochz")
+    assert (out / "train" / "model.safetensors").read_bytes() == before
+
+
+def test_missing_dataset_exits_2(cli, tmp_path):
+    cfg = write(tmp_path, '[data]\ndataset = "nope"\n')
+    assert_one_line_error(cli("pipeline", str(cfg), "-o", str(tmp_path / "o")), "unknown dataset")
+    cfg = write(tmp_path, '[data]\npath = "missing.npz"\n', "b.toml")
+    assert_one_line_error(cli("pipeline", str(cfg), "-o", str(tmp_path / "o")), "missing.npz")
+
+
+def test_report_of_a_folder_without_results_exits_2(cli, tmp_path):
+    assert_one_line_error(cli("report", str(tmp_path)), "no pipeline results")
