@@ -54,8 +54,17 @@ from edgegru.cli import (  # noqa: E402
     export_cmd,
     import_cmd,
     info_cmd,
+    quantize_cmd,
     train_cmd,
 )
 
-for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd, export_cmd):
+for _module in (
+    datasets_cmd,
+    train_cmd,
+    evaluate_cmd,
+    info_cmd,
+    import_cmd,
+    quantize_cmd,
+    export_cmd,
+):
     main.add_command(_module.command)

@@ -31,9 +31,16 @@ def with_lengths(cfg: ExportConfig) -> bool:
     return _YES[value]
 
 
-def check_precision(fmt: str, cfg: ExportConfig) -> None:
-    if cfg.precision != "float32":
-        raise BadInput(f"{fmt} export of {cfg.precision} is not available yet (float32 only)")
+def check_precision(fmt: str, cfg: ExportConfig, bundle: Bundle) -> None:
+    """float32 and int8-dynamic (QDQ int8 weights) are written; int8-static needs a calibrated
+    bundle first and is not written for ONNX yet."""
+    if cfg.precision == "int8-static":
+        if bundle.quant is None or not bundle.quant.is_static:
+            raise BadInput(
+                "int8-static export needs a calibrated model: run `edgegru quantize MODEL "
+                "--scheme static` (or qat) and export its output"
+            )
+        raise BadInput(f"{fmt} export of int8-static is not available yet (float32, int8-dynamic)")
 
 
 def build_model(
@@ -42,16 +49,23 @@ def build_model(
     """The checked ModelProto of one form, its inputs and outputs and its manifest details."""
     if form == "sequence":
         lengths = with_lengths(cfg)
-        g, extra = sequence.build(bundle, lengths)
+        g, extra = sequence.build(bundle, lengths, cfg.precision)
         inputs, outputs = sequence.io(bundle, lengths)
     else:
-        g, extra = step.build(bundle)
+        g, extra = step.build(bundle, cfg.precision)
         inputs, outputs = step.io(bundle)
     # {"x": {"0": "batch", "1": "time"}, ...}: the named (dynamic) axes of every input and output
     extra["dynamic_axes"] = {
         t.name: {str(i): d for i, d in enumerate(t.shape) if isinstance(d, str)}
         for t in inputs + outputs
     }
+    if cfg.precision != "float32":
+        q = bundle.quant
+        extra["quantization"] = {
+            "weights": "int8 per output channel, symmetric, DequantizeLinear (QDQ)",
+            "activations": "float32",
+            "scheme": q.scheme if q is not None else "dynamic (scales from the weights)",
+        }
     name = f"edgegru_{bundle.spec.cell}_{form}"
     model = graph.make_model(g, name, inputs, outputs, graph.metadata(bundle, form, extra))
     return model, inputs, outputs, graph.details(model, extra)
@@ -59,7 +73,7 @@ def build_model(
 
 @EXPORTERS.register("onnx")
 def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
-    check_precision("ONNX", cfg)
+    check_precision("ONNX", cfg, bundle)
     model, inputs, outputs, details = build_model(bundle, form, cfg)
     atomic_write_bytes(path, model.SerializeToString())
     return make_artifact(
