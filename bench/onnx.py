@@ -100,10 +100,12 @@ def _torch_onnx(peer: Any, x: np.ndarray, dynamic_time: bool) -> tuple[bytes, di
     raise RuntimeError(f"torch.onnx.export failed: {notes}")
 
 
-def _session(model: bytes) -> Any:
+def _session(model: bytes, config: dict[str, str] | None = None) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(key, value)
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])

@@ -1,5 +1,9 @@
 """Model bundles: a folder with ``model.safetensors`` (float32 weights) and ``model.json``
-(format, spec, provenance, the weights' sha256). No pickle anywhere (DESIGN.md section 3).
+(format, spec, provenance, the weights' sha256, and for a quantized model a ``quant`` section:
+``QuantParams`` as JSON). No pickle anywhere (DESIGN.md section 3).
+
+The ``quant`` section is optional, so bundles written before it existed read unchanged and the
+format version stays 1; an older edgegru reading a quantized bundle sees its float model.
 
 NumPy only: exporters and tools read bundles without torch.
 """
@@ -17,7 +21,7 @@ import numpy as np
 from edgegru import __version__
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_bytes, atomic_write_text
-from edgegru.types import Bundle, ModelSpec
+from edgegru.types import Bundle, ModelSpec, QuantParams
 
 FORMAT = "edgegru-bundle"
 FORMAT_VERSION = 1
@@ -62,6 +66,9 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
         "provenance": bundle.provenance,
         "weights_sha256": _sha256(data),
     }
+    if bundle.quant is not None:
+        check_quant(bundle.spec, bundle.quant, "model")
+        meta["quant"] = bundle.quant.to_json()
     # The folder may also hold a run's checkpoint and metrics, so the two files are replaced in
     # place (each atomically, JSON last); its sha256 makes a torn pair fail loudly on load.
     path = Path(path)
@@ -117,4 +124,23 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     provenance = meta.get("provenance") or {}
     if not isinstance(provenance, dict):
         raise BadInput(f"{meta_path}: provenance must be an object")
-    return Bundle(spec=spec, weights=weights, provenance=provenance)
+    quant = None
+    if meta.get("quant") is not None:
+        try:
+            quant = QuantParams.from_json(meta["quant"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise BadInput(f"{meta_path}: invalid quant section: {e}") from None
+        check_quant(spec, quant, str(meta_path))
+    return Bundle(spec=spec, weights=weights, provenance=provenance, quant=quant)
+
+
+def check_quant(spec: ModelSpec, quant: QuantParams, where: str) -> None:
+    """Weight scales name tensors of the spec and have one scale per row."""
+    shapes = spec.weight_shapes()
+    for name, scales in quant.weight_scales.items():
+        if name not in shapes or len(shapes[name]) != 2:
+            raise BadInput(f"{where}: quant scales for {name}, which is not a 2-D weight")
+        if len(scales) != shapes[name][0]:
+            raise BadInput(
+                f"{where}: {len(scales)} scales for {name}, which has {shapes[name][0]} rows"
+            )

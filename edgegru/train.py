@@ -152,7 +152,16 @@ def _tensors(data: SequenceData, idx: np.ndarray, task: str) -> tuple[torch.Tens
 class _Trainer:
     """The state of one run: model, optimizer, RNG, history; checkpointable as plain tensors."""
 
-    def __init__(self, spec: ModelSpec, data: Dataset, cfg: TrainConfig, out: Path) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        data: Dataset,
+        cfg: TrainConfig,
+        out: Path,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        """``model``: fine-tune this module (e.g. QAT's fake-quantized GRU, which takes the same
+        inputs and has the same parameter names) instead of a freshly initialised one."""
         self.spec, self.data, self.cfg, self.out = spec, data, cfg, out
         self.task = data.task
         fit_idx, val_idx = split_validation(data.train, cfg.val_fraction, cfg.seed)
@@ -163,7 +172,7 @@ class _Trainer:
             self.y_mean = y.mean(dim=0)
             self.y_std = y.std(dim=0).clamp_min(1e-8)
         torch.manual_seed(cfg.seed)
-        self.model = SequenceModel(spec)
+        self.model = model if model is not None else SequenceModel(spec)
         self.opt = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )

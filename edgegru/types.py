@@ -135,13 +135,106 @@ class ModelSpec:
         return ModelSpec(**values)
 
 
+QUANT_SCHEMES: tuple[str, ...] = ("dynamic", "static", "qat")
+CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "percentile", "mse")
+
+
+def _float32(value: float) -> float:
+    """The float32 nearest ``value``, as a Python float: scales are stored as float32 in the
+    artifacts (TFLite, ONNX), so the reference and every writer use exactly these numbers."""
+    return float(np.float32(value))
+
+
+@dataclass(frozen=True)
+class ActQuant:
+    """Per-tensor affine int8 quantization of an activation: real = scale * (q - zero_point)."""
+
+    scale: float
+    zero_point: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"activation scale must be a positive number, got {self.scale!r}")
+        if not (isinstance(self.zero_point, int) and -128 <= self.zero_point <= 127):
+            raise ValueError(f"int8 zero point must be in [-128, 127], got {self.zero_point!r}")
+        object.__setattr__(self, "scale", _float32(self.scale))
+
+    @property
+    def pair(self) -> tuple[float, int]:
+        return self.scale, self.zero_point
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """How a bundle is quantized (DESIGN.md section 4), attached to the bundle as plain values.
+
+    ``weight_scales``: symmetric int8 per output channel (zero point 0), one scale per row of each
+    2-D weight tensor, keyed by the PyTorch name (``rnn.weight_ih_l0`` [G*H] scales, ...).
+    ``activations``: per-tensor int8 (scale, zero point) of every point the integer graph
+    quantizes, keyed like ``l0.pre_rz`` (see ``edgegru.quantize.points``); empty for ``dynamic``.
+    ``calibration``: how the ranges were found (method, samples, data), for the record.
+    """
+
+    scheme: str
+    weight_scales: dict[str, tuple[float, ...]]
+    activations: dict[str, ActQuant] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scheme not in QUANT_SCHEMES:
+            raise ValueError(f"unknown quantization scheme {self.scheme!r}")
+        scales = {}
+        for name, values in self.weight_scales.items():
+            vals = tuple(_float32(v) for v in values)
+            if not vals or not all(math.isfinite(v) and v > 0 for v in vals):
+                raise ValueError(f"weight scales of {name} must be positive numbers")
+            scales[name] = vals
+        object.__setattr__(self, "weight_scales", scales)
+        if self.scheme != "dynamic" and not self.activations:
+            raise ValueError(f"scheme {self.scheme!r} needs calibrated activation ranges")
+
+    @property
+    def is_static(self) -> bool:
+        """Full-integer (activations quantized): static PTQ or QAT."""
+        return bool(self.activations)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "weight_scales": {k: list(v) for k, v in self.weight_scales.items()},
+            "activations": {
+                k: {"scale": a.scale, "zero_point": a.zero_point}
+                for k, a in self.activations.items()
+            },
+            "calibration": self.calibration,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> QuantParams:
+        unknown = set(data) - {"scheme", "weight_scales", "activations", "calibration"}
+        if unknown:
+            raise ValueError(f"unknown quant keys: {', '.join(sorted(unknown))}")
+        return QuantParams(
+            scheme=data["scheme"],
+            weight_scales={k: tuple(v) for k, v in data["weight_scales"].items()},
+            activations={
+                k: ActQuant(float(a["scale"]), int(a["zero_point"]))
+                for k, a in data.get("activations", {}).items()
+            },
+            calibration=dict(data.get("calibration", {})),
+        )
+
+
 @dataclass
 class Bundle:
-    """A trained model as plain values: its spec, its float32 weights and where it came from."""
+    """A trained model as plain values: its spec, its float32 weights and where it came from;
+    ``quant`` when it has been quantized (the float weights stay the source of truth: int8
+    weights are ``round(w / scale)`` of them, computed by whoever needs them)."""
 
     spec: ModelSpec
     weights: dict[str, np.ndarray]
     provenance: dict[str, Any] = field(default_factory=dict)
+    quant: QuantParams | None = None
 
 
 @dataclass(frozen=True)

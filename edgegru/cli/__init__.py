@@ -55,6 +55,7 @@ from edgegru.cli import (  # noqa: E402
     import_cmd,
     info_cmd,
     pipeline_cmd,
+    quantize_cmd,
     report_cmd,
     train_cmd,
 )
@@ -65,6 +66,7 @@ for _module in (
     evaluate_cmd,
     info_cmd,
     import_cmd,
+    quantize_cmd,
     export_cmd,
     pipeline_cmd,
     report_cmd,

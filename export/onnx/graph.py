@@ -82,11 +82,14 @@ class Graph:
         return outputs
 
 
-def normalization_plan(spec: ModelSpec) -> str:
-    """ "none" (identity), "folded" (into the first layer's W and B) or "nodes" (Sub, Mul)."""
+def normalization_plan(spec: ModelSpec, precision: str = "float32") -> str:
+    """ "none" (identity), "folded" (into the first layer's W and B) or "nodes" (Sub, Mul).
+    int8 weights are never folded: they stay exactly the bundle's int8 weights."""
     norm = spec.normalization
     if norm is None or (not any(norm.mean) and all(s == 1.0 for s in norm.std)):
         return "none"
+    if precision != "float32":
+        return "nodes"
     ratio = np.abs(np.asarray(norm.mean)) / np.asarray(norm.std)
     return "folded" if float(ratio.max()) <= FOLD_MAX_MEAN_OVER_STD else "nodes"
 

@@ -19,6 +19,7 @@ from edgegru.export.onnx.graph import (
     normalization_plan,
     normalize_nodes,
 )
+from edgegru.export.onnx.quant import head_weight, layer_weights
 from edgegru.types import Bundle, TensorInfo
 
 
@@ -30,9 +31,11 @@ def io(bundle: Bundle, with_lengths: bool) -> tuple[tuple[TensorInfo, ...], tupl
     return tuple(inputs), (TensorInfo("y", ("batch", spec.num_outputs), "float32"),)
 
 
-def layer_inputs(g: Graph, layer: LayerOp, k: int, X: str, lengths: str) -> list[str]:
+def layer_inputs(
+    g: Graph, layer: LayerOp, k: int, X: str, lengths: str, weights: tuple[str, str]
+) -> list[str]:
     """The positional inputs of the fused node; "" marks an omitted optional input."""
-    inputs = [X, g.const(f"W_l{k}", layer.W), g.const(f"R_l{k}", layer.R)]
+    inputs = [X, *weights]
     inputs.append("" if layer.B is None else g.const(f"B_l{k}", layer.B))
     inputs.append(lengths)
     if layer.P is not None:
@@ -42,14 +45,16 @@ def layer_inputs(g: Graph, layer: LayerOp, k: int, X: str, lengths: str) -> list
     return inputs
 
 
-def build(bundle: Bundle, with_lengths: bool) -> tuple[Graph, dict[str, Any]]:
+def build(
+    bundle: Bundle, with_lengths: bool, precision: str = "float32"
+) -> tuple[Graph, dict[str, Any]]:
     spec, H = bundle.spec, bundle.spec.hidden_size
     g = Graph()
     inputs, outputs = io(bundle, with_lengths)
     g.reserve(*(t.name for t in inputs + outputs))
     lengths = "sequence_lens" if with_lengths else ""
 
-    plan = normalization_plan(spec)
+    plan = normalization_plan(spec, precision)
     x = normalize_nodes(g, spec, "x") if plan == "nodes" else "x"
     (X,) = g.node("Transpose", [x], perm=[1, 0, 2], name="to_time_major")  # [T, B, F]
     need_y_top = spec.head == "mean"
@@ -66,7 +71,7 @@ def build(bundle: Bundle, with_lengths: bool) -> tuple[Graph, dict[str, Any]]:
         outs = [Y, Y_h] if Y_h else [Y]
         g.node(
             layer.op_type,
-            layer_inputs(g, layer, k, X, lengths),
+            layer_inputs(g, layer, k, X, lengths, layer_weights(g, bundle, layer, k, precision)),
             outs,
             name=op,
             hidden_size=H,
@@ -90,7 +95,7 @@ def build(bundle: Bundle, with_lengths: bool) -> tuple[Graph, dict[str, Any]]:
         (n2,) = g.node("Unsqueeze", [n, g.axes(1)], name="lengths_col")
         (pooled,) = g.node("Div", [total, n2], name="mean_over_valid_steps")  # [B, H] / [B, 1]
 
-    W_head = g.const("head_W", bundle.weights["head.weight"])  # [O, H]
+    W_head = head_weight(g, bundle, precision)  # [O, H]
     b_head = g.const("head_b", bundle.weights["head.bias"])  # [O]
     g.node("Gemm", [pooled, W_head, b_head], ["y"], name="head", transB=1)
     extra = {

@@ -20,6 +20,7 @@ from edgegru.export.onnx.graph import (
     normalization_plan,
     normalize_nodes,
 )
+from edgegru.export.onnx.quant import head_weight, layer_weights
 from edgegru.types import Bundle, TensorInfo
 
 OUT_SUFFIX = "_out"
@@ -56,13 +57,13 @@ def _stack(g: Graph, parts: list[str], out: str) -> None:
         g.node("Concat", parts, [out], name=f"{out}_concat", axis=0)
 
 
-def build(bundle: Bundle) -> tuple[Graph, dict[str, Any]]:
+def build(bundle: Bundle, precision: str = "float32") -> tuple[Graph, dict[str, Any]]:
     spec, H, L = bundle.spec, bundle.spec.hidden_size, bundle.spec.num_layers
     g = Graph()
     inputs, outputs = io(bundle)
     g.reserve(*(t.name for t in inputs + outputs))
 
-    plan = normalization_plan(spec)
+    plan = normalization_plan(spec, precision)
     x = normalize_nodes(g, spec, "x") if plan == "nodes" else "x"
     (X,) = g.node("Unsqueeze", [x, g.axes(0)], name="one_step")  # [1, B, F]: T = 1
     h_in = _per_layer(g, "h", L)
@@ -73,7 +74,7 @@ def build(bundle: Bundle) -> tuple[Graph, dict[str, Any]]:
         if k == 0 and plan == "folded":
             layer = fold_normalization(spec, layer)
         op = f"{layer.op_type.lower()}_l{k}"
-        ins = [X, g.const(f"W_l{k}", layer.W), g.const(f"R_l{k}", layer.R)]
+        ins = [X, *layer_weights(g, bundle, layer, k, precision)]
         ins += ["" if layer.B is None else g.const(f"B_l{k}", layer.B), "", h_in[k]]
         # Y is unused (T = 1: Y_h is the same); one layer writes Y_h [1, B, H] as h_out itself.
         outs = ["", "h" + OUT_SUFFIX if L == 1 else g.name(f"Y_h_l{k}")]
@@ -98,7 +99,7 @@ def build(bundle: Bundle) -> tuple[Graph, dict[str, Any]]:
         one = g.const("one", np.ones((1, 1), np.float32))
         g.node("Add", ["count", one], ["count" + OUT_SUFFIX], name="running_count")
         (top,) = g.node("Div", ["sum" + OUT_SUFFIX, "count" + OUT_SUFFIX], name="running_mean")
-    W_head = g.const("head_W", bundle.weights["head.weight"])  # [O, H]
+    W_head = head_weight(g, bundle, precision)  # [O, H]
     b_head = g.const("head_b", bundle.weights["head.bias"])  # [O]
     g.node("Gemm", [top, W_head, b_head], ["y"], name="head", transB=1)
     extra = {

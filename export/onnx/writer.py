@@ -4,6 +4,9 @@ Options (``ExportConfig.options``, ``--option KEY=VALUE``):
   sequence_lens=yes|no  give the full-sequence model a second input ``sequence_lens`` [batch]
                         int32 for variable-length batches [default: no, input x only]
 
+  int8_kernel=yes|no    int8-dynamic LSTM / peephole: ONNX Runtime's DynamicQuantizeLSTM (faster,
+                        ORT only) or plain QDQ [default: yes]
+
 Why an export option and not an input that may be left out at run time: ONNX has no optional graph
 inputs; the one way (an initializer of the same name as a default) needs five shape nodes to
 build "all T steps" for a dynamic batch, cost 0.8 us per call on workload P (2 %) and makes ONNX
@@ -17,23 +20,34 @@ from typing import Any
 
 from edgegru.errors import BadInput
 from edgegru.export import EXPORTERS, ExportConfig, make_artifact
-from edgegru.export.onnx import graph, sequence, step
+from edgegru.export.onnx import graph, quant, sequence, step
 from edgegru.io import atomic_write_bytes
 from edgegru.types import Artifact, Bundle, TensorInfo
 
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
-def with_lengths(cfg: ExportConfig) -> bool:
-    value = str(cfg.options.get("sequence_lens", "no")).lower()
+def _option(cfg: ExportConfig, key: str, default: str) -> bool:
+    value = str(cfg.options.get(key, default)).lower()
     if value not in _YES:
-        raise BadInput(f"option sequence_lens={value!r}: expected yes or no")
+        raise BadInput(f"option {key}={value!r}: expected yes or no")
     return _YES[value]
 
 
-def check_precision(fmt: str, cfg: ExportConfig) -> None:
-    if cfg.precision != "float32":
-        raise BadInput(f"{fmt} export of {cfg.precision} is not available yet (float32 only)")
+def with_lengths(cfg: ExportConfig) -> bool:
+    return _option(cfg, "sequence_lens", "no")
+
+
+def check_precision(fmt: str, cfg: ExportConfig, bundle: Bundle) -> None:
+    """float32 and int8-dynamic (QDQ int8 weights) are written; int8-static needs a calibrated
+    bundle first and is not written for ONNX yet."""
+    if cfg.precision == "int8-static":
+        if bundle.quant is None or not bundle.quant.is_static:
+            raise BadInput(
+                "int8-static export needs a calibrated model: run `edgegru quantize MODEL "
+                "--scheme static` (or qat) and export its output"
+            )
+        raise BadInput(f"{fmt} export of int8-static is not available yet (float32, int8-dynamic)")
 
 
 def build_model(
@@ -42,24 +56,36 @@ def build_model(
     """The checked ModelProto of one form, its inputs and outputs and its manifest details."""
     if form == "sequence":
         lengths = with_lengths(cfg)
-        g, extra = sequence.build(bundle, lengths)
+        g, extra = sequence.build(bundle, lengths, cfg.precision)
         inputs, outputs = sequence.io(bundle, lengths)
     else:
-        g, extra = step.build(bundle)
+        g, extra = step.build(bundle, cfg.precision)
         inputs, outputs = step.io(bundle)
     # {"x": {"0": "batch", "1": "time"}, ...}: the named (dynamic) axes of every input and output
     extra["dynamic_axes"] = {
         t.name: {str(i): d for i, d in enumerate(t.shape) if isinstance(d, str)}
         for t in inputs + outputs
     }
+    if cfg.precision != "float32":
+        q = bundle.quant
+        extra["quantization"] = {
+            "weights": "int8 per output channel, symmetric, DequantizeLinear (QDQ)",
+            "activations": "float32",
+            "scheme": q.scheme if q is not None else "dynamic (scales from the weights)",
+        }
     name = f"edgegru_{bundle.spec.cell}_{form}"
     model = graph.make_model(g, name, inputs, outputs, graph.metadata(bundle, form, extra))
+    if cfg.precision == "int8-dynamic":
+        extra["ort_session_config"] = {"session.disable_quant_qdq": "1"}  # see quant.py
+        if bundle.spec.cell != "gru" and _option(cfg, "int8_kernel", "yes"):
+            model = quant.lstm_kernel(model)  # checked above as QDQ; ORT runs it in the tests
+            extra["quantization"]["kernel"] = "com.microsoft.DynamicQuantizeLSTM"
     return model, inputs, outputs, graph.details(model, extra)
 
 
 @EXPORTERS.register("onnx")
 def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
-    check_precision("ONNX", cfg)
+    check_precision("ONNX", cfg, bundle)
     model, inputs, outputs, details = build_model(bundle, form, cfg)
     atomic_write_bytes(path, model.SerializeToString())
     return make_artifact(

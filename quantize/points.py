@@ -1,0 +1,67 @@
+"""The quantization points of the full-integer GRU graph: where the int8 graph needs a scale.
+
+Names are ``l{k}.<point>`` per layer k and ``head.<point>``; ``edgegru.quantize.reference``
+documents the graph op by op. Calibration observes exactly these points, QAT fake-quantizes
+exactly these points, and the reference and the TFLite lowering read their scales from
+``QuantParams.activations`` under these names. NumPy-free and torch-free.
+"""
+
+from __future__ import annotations
+
+from edgegru.errors import BadInput
+from edgegru.quantize.kernels import (
+    LOGISTIC_SCALE,
+    LOGISTIC_ZERO_POINT,
+    TANH_SCALE,
+    TANH_ZERO_POINT,
+)
+from edgegru.types import ActQuant, ModelSpec
+
+# Per-layer points with a calibrated scale, in graph order.
+LAYER_POINTS: tuple[str, ...] = (
+    "gx_rz",  # input projection of r, z for all steps: W_i{r,z} x + b_i{r,z}
+    "gx_n",  # input projection of n: W_in x + b_in
+    "gh_rz",  # recurrent projection of r, z: W_h{r,z} h + b_h{r,z}
+    "gh_n",  # recurrent projection of n: W_hn h + b_hn
+    "pre_rz",  # gate pre-activations gx_rz + gh_rz
+    "rgh",  # r (.) gh_n
+    "pre_n",  # candidate pre-activation gx_n + r (.) gh_n
+    "d",  # h - n
+    "zd",  # z (.) (h - n)
+    "h",  # hidden state h' = n + z (.) (h - n): one scale for the state in and out
+)
+# Points with TFLite's fixed output quantization (no calibration).
+FIXED: dict[str, ActQuant] = {
+    "rz": ActQuant(LOGISTIC_SCALE, LOGISTIC_ZERO_POINT),  # LOGISTIC output: r and z
+    "n": ActQuant(TANH_SCALE, TANH_ZERO_POINT),  # TANH output: candidate n
+}
+STATIC_CELLS = ("gru",)
+
+
+def check_static_supported(spec: ModelSpec) -> None:
+    if spec.cell not in STATIC_CELLS:
+        raise BadInput(
+            f"full-integer int8 of a {spec.cell} model is not available yet (GRU only; the "
+            "LSTM and peephole LSTM need TFLite's 8x8_16 integer LSTM kernel, issue 5); "
+            "use --scheme dynamic"
+        )
+
+
+def input_point(k: int) -> str:
+    """The point holding layer k's input: the normalized model input, or the layer below's h."""
+    return "input" if k == 0 else f"l{k - 1}.h"
+
+
+def gru_points(spec: ModelSpec) -> list[str]:
+    """Every calibrated point of the model, in graph order."""
+    names = ["input"]
+    for k in range(spec.num_layers):
+        names += [f"l{k}.{p}" for p in LAYER_POINTS]
+    if spec.head == "mean":
+        names.append("head.pool")  # mean over time of the top layer's h
+    names.append("head.y")  # the logits (regression outputs), dequantized at the end
+    return names
+
+
+def pool_point(spec: ModelSpec) -> str:
+    return "head.pool" if spec.head == "mean" else f"l{spec.num_layers - 1}.h"

@@ -1,0 +1,217 @@
+"""A NumPy int8 reference of the full-integer GRU: what LiteRT computes, on the host.
+
+The graph (the TFLite int8 lowering follows it op for op; ``points`` names every scale)::
+
+    x [B, T, F] float32 raw
+      SUB mean, MUL 1/std (float32)        -> x_n                    (normalization, float)
+      QUANTIZE                              -> x_q    int8 @ input
+    per layer k (x_q: the layer input, int8 @ input (k = 0) or @ l{k-1}.h):
+      FULLY_CONNECTED(x_q, W_i{r,z}, b_i{r,z}) -> gx_rz [B*T, 2H] @ l{k}.gx_rz   once for all T
+      FULLY_CONNECTED(x_q, W_in, b_in)          -> gx_n  [B*T, H]  @ l{k}.gx_n    once for all T
+      h_q = zero_point of l{k}.h (h = 0)
+      per step t (11 ops):
+        FULLY_CONNECTED(h_q, W_h{r,z}, b_h{r,z}) -> gh_rz [B, 2H] @ l{k}.gh_rz
+        FULLY_CONNECTED(h_q, W_hn, b_hn)          -> gh_n  [B, H]  @ l{k}.gh_n
+        ADD(gx_rz[t], gh_rz)                      -> pre_rz        @ l{k}.pre_rz
+        LOGISTIC(pre_rz)                          -> rz            @ 1/256, -128
+        SPLIT(rz, 2)                              -> r, z          (same quantization)
+        MUL(r, gh_n)                              -> rgh           @ l{k}.rgh
+        ADD(gx_n[t], rgh)                         -> pre_n         @ l{k}.pre_n
+        TANH(pre_n)                               -> n             @ 1/128, 0
+        SUB(h_q, n)                               -> d             @ l{k}.d
+        MUL(z, d)                                 -> zd            @ l{k}.zd
+        ADD(n, zd)                                -> h_q'          @ l{k}.h   (state in = out)
+    head: the top layer's h_q at each sequence's last step (@ l{L-1}.h), or for head "mean"
+          sum_t (h_q - zp) in int32 requantized by s_h / (T * s_pool) (@ head.pool)
+      FULLY_CONNECTED(pooled, W_head, b_head)  -> y_q   @ head.y
+      DEQUANTIZE                                -> y float32
+
+This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU (DESIGN.md section 2);
+r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zero point 0), biases
+int32 with scale s_in * s_w. FULLY_CONNECTED requantizes as ``requant`` says (``kernels``:
+"reference" = LiteRT's reference kernels and XNNPACK, "optimized" = LiteRT's builtin optimized
+kernels); the other ops are bit-exact against LiteRT's builtin kernels (XNNPACK's ADD/SUB/MUL
+round in float32 and differ by 1 on a few elements). The mean head's pooling is not yet tied to a
+TFLite op (the lowering will pick MEAN or SUM + MUL and this must follow it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgegru.quantize import kernels as K
+from edgegru.quantize.points import FIXED, check_static_supported, input_point, pool_point
+from edgegru.quantize.weights import int8_weights
+from edgegru.types import ActQuant, Bundle
+
+
+@dataclass
+class Int8Fc:
+    """A FULLY_CONNECTED with int8 weights [O, I], int32 bias [O] and its scales."""
+
+    W: np.ndarray
+    bias: np.ndarray | None
+    s_w: np.ndarray
+    q_in: ActQuant
+    q_out: ActQuant
+
+    @staticmethod
+    def make(
+        W: np.ndarray, s_w: np.ndarray, b: np.ndarray | None, q_in: ActQuant, q_out: ActQuant
+    ) -> Int8Fc:
+        bias = None if b is None else K.quantize_bias(b, q_in.scale, s_w)
+        return Int8Fc(W, bias, s_w, q_in, q_out)
+
+    def __call__(self, x: np.ndarray, requant: str) -> np.ndarray:
+        scales = (self.q_in.scale, self.s_w, self.q_out.scale)
+        return K.fully_connected(
+            x, self.q_in.zero_point, self.W, self.bias, scales, self.q_out.zero_point, requant
+        )
+
+
+@dataclass
+class Int8GruLayer:
+    x_rz: Int8Fc
+    x_n: Int8Fc
+    h_rz: Int8Fc
+    h_n: Int8Fc
+    q: dict[str, ActQuant]  # this layer's points without the "l{k}." prefix, plus rz and n
+    logistic: np.ndarray  # LOGISTIC table for pre_rz
+    tanh: np.ndarray  # TANH table for pre_n
+
+    def run(self, x_q: np.ndarray, requant: str) -> np.ndarray:
+        """x_q [B, T, I] int8 -> h_q for every step [B, T, H] int8."""
+        q = self.q
+        B, T, _ = x_q.shape
+        H = self.h_n.W.shape[0]
+        gx_rz = self.x_rz(x_q, requant)  # [B, T, 2H]
+        gx_n = self.x_n(x_q, requant)  # [B, T, H]
+        h = np.full((B, H), q["h"].zero_point, np.int8)
+        out = np.empty((B, T, H), np.int8)
+        for t in range(T):
+            gh_rz = self.h_rz(h, requant)
+            gh_n = self.h_n(h, requant)
+            pre_rz = K.add(gx_rz[:, t], q["gx_rz"].pair, gh_rz, q["gh_rz"].pair, q["pre_rz"].pair)
+            rz = K.lookup(self.logistic, pre_rz)
+            r, z = rz[:, :H], rz[:, H:]
+            rgh = K.mul(r, q["rz"].pair, gh_n, q["gh_n"].pair, q["rgh"].pair)
+            pre_n = K.add(gx_n[:, t], q["gx_n"].pair, rgh, q["rgh"].pair, q["pre_n"].pair)
+            n = K.lookup(self.tanh, pre_n)
+            d = K.sub(h, q["h"].pair, n, q["n"].pair, q["d"].pair)
+            zd = K.mul(z, q["rz"].pair, d, q["d"].pair, q["zd"].pair)
+            h = K.add(n, q["n"].pair, zd, q["zd"].pair, q["h"].pair)
+            out[:, t] = h
+        return out
+
+
+@dataclass
+class Int8GruModel:
+    head_kind: str
+    mean: np.ndarray  # [F] float32
+    inv_std: np.ndarray  # [F] float32
+    q_input: ActQuant
+    layers: list[Int8GruLayer]
+    q_pool: ActQuant
+    head: Int8Fc
+
+    def run(
+        self, X: np.ndarray, lengths: np.ndarray | None = None, requant: str = "reference"
+    ) -> np.ndarray:
+        """Raw X [B, T, F] -> float32 outputs [B, O] (dequantized int8 logits)."""
+        X = np.asarray(X, np.float32)
+        xn = ((X - self.mean) * self.inv_std).astype(np.float32)
+        h = K.quantize(xn, self.q_input.scale, self.q_input.zero_point)
+        for layer in self.layers:
+            h = layer.run(h, requant)
+        B, T, _ = h.shape
+        n = np.full(B, T) if lengths is None else np.asarray(lengths, np.int64)
+        q_h = self.layers[-1].q["h"]
+        if self.head_kind == "last":
+            pooled = h[np.arange(B), n - 1]
+        else:
+            mask = np.arange(T)[None, :] < n[:, None]  # [B, T]
+            acc = ((h.astype(np.int64) - q_h.zero_point) * mask[:, :, None]).sum(axis=1)
+            factor = float(np.float32(q_h.scale)) / (n[:, None] * float(self.q_pool.scale))
+            scaled = K.tflite_round(acc * factor).astype(np.int64)
+            pooled = K.saturate_int8(scaled + self.q_pool.zero_point)
+        y_q = self.head(pooled, requant)
+        return K.dequantize(y_q, self.head.q_out.scale, self.head.q_out.zero_point)
+
+
+def build_reference(bundle: Bundle) -> Int8GruModel:
+    """The int8 model of a bundle quantized with a full-integer scheme (static or qat)."""
+    from edgegru.errors import BadInput
+
+    spec = bundle.spec
+    check_static_supported(spec)
+    if bundle.quant is None or not bundle.quant.is_static:
+        raise BadInput(
+            "the model has no calibrated activation ranges: run `edgegru quantize --scheme "
+            "static` (or qat) first"
+        )
+    act = dict(bundle.quant.activations)
+    q8 = int8_weights(bundle)
+    H = spec.hidden_size
+    rz, n_ = slice(0, 2 * H), slice(2 * H, 3 * H)
+
+    def bias(name: str, sl: slice) -> np.ndarray | None:
+        b = bundle.weights.get(name)
+        return None if b is None else b[sl]
+
+    layers = []
+    for k in range(spec.num_layers):
+        p = f"l{k}."
+        q = {name[len(p) :]: a for name, a in act.items() if name.startswith(p)}
+        q |= FIXED
+        W_ih, s_ih = q8[f"rnn.weight_ih_l{k}"]
+        W_hh, s_hh = q8[f"rnn.weight_hh_l{k}"]
+        q_in = act[input_point(k)]
+        b_ih, b_hh = f"rnn.bias_ih_l{k}", f"rnn.bias_hh_l{k}"
+        layers.append(
+            Int8GruLayer(
+                x_rz=Int8Fc.make(W_ih[rz], s_ih[rz], bias(b_ih, rz), q_in, q["gx_rz"]),
+                x_n=Int8Fc.make(W_ih[n_], s_ih[n_], bias(b_ih, n_), q_in, q["gx_n"]),
+                h_rz=Int8Fc.make(W_hh[rz], s_hh[rz], bias(b_hh, rz), q["h"], q["gh_rz"]),
+                h_n=Int8Fc.make(W_hh[n_], s_hh[n_], bias(b_hh, n_), q["h"], q["gh_n"]),
+                q=q,
+                logistic=K.logistic_table(q["pre_rz"].pair),
+                tanh=K.tanh_table(q["pre_n"].pair),
+            )
+        )
+    norm = spec.normalization
+    mean = np.zeros(spec.input_size) if norm is None else np.asarray(norm.mean)
+    std = np.ones(spec.input_size) if norm is None else np.asarray(norm.std)
+    W_head, s_head = q8["head.weight"]
+    q_pool = act[pool_point(spec)]
+    head = Int8Fc.make(W_head, s_head, bundle.weights["head.bias"], q_pool, act["head.y"])
+    return Int8GruModel(
+        head_kind=spec.head,
+        mean=mean.astype(np.float32),
+        inv_std=(1.0 / std).astype(np.float32),
+        q_input=act["input"],
+        layers=layers,
+        q_pool=q_pool,
+        head=head,
+    )
+
+
+def predict_int8(
+    bundle: Bundle,
+    X: np.ndarray,
+    lengths: np.ndarray | None = None,
+    requant: str = "reference",
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """Outputs [N, O] of the full-integer model, dequantized to float32."""
+    model = build_reference(bundle)
+    outs = [
+        model.run(
+            X[i : i + batch_size],
+            None if lengths is None else lengths[i : i + batch_size],
+            requant,
+        )
+        for i in range(0, len(X), batch_size)
+    ]
+    return np.concatenate(outs) if outs else np.zeros((0, bundle.spec.num_outputs), np.float32)

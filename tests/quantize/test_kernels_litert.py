@@ -1,0 +1,143 @@
+"""The NumPy integer kernels against LiteRT itself, on one-op int8 models (DESIGN.md 4, 8.5).
+
+Resolvers (``litert_ops.run``): "BUILTIN_WITHOUT_DEFAULT_DELEGATES" = LiteRT's builtin optimized
+kernels, "BUILTIN_REF" = its reference kernels, "BUILTIN" = with XNNPACK (what the runner uses).
+Tolerance 0 (bit-exact) unless a comment says why not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgegru.quantize import kernels as K
+from tests.quantize.litert_ops import T, one_op_model, options, run
+
+pytest.importorskip("ai_edge_litert")
+
+OPTIMIZED, REFERENCE, XNNPACK = "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "BUILTIN_REF", "BUILTIN"
+
+
+def _fc_case(rng, batch=128):
+    n_in = int(rng.integers(4, 160))
+    n_out = int(rng.integers(4, 130))
+    x = rng.integers(-128, 128, (batch, n_in), dtype=np.int8)
+    W = rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)
+    s_w = (rng.uniform(0.5, 2, n_out) * 10 ** rng.uniform(-3, -1)).astype(np.float32)
+    s_in, zp_in = float(np.float32(10 ** rng.uniform(-2.5, -0.5))), int(rng.integers(-128, 128))
+    s_out, zp_out = float(np.float32(10 ** rng.uniform(-2, 0))), int(rng.integers(-60, 60))
+    bias = rng.integers(-30000, 30000, n_out).astype(np.int32)
+    bias_scales = tuple(np.float32(s_in) * s_w)
+    model = one_op_model(
+        "FULLY_CONNECTED",
+        [
+            T((batch, n_in), scale=(s_in,), zero_point=(zp_in,)),
+            T((n_out, n_in), scale=tuple(s_w), zero_point=(0,) * n_out, data=W),
+            T((n_out,), np.int32, scale=bias_scales, zero_point=(0,) * n_out, data=bias),
+        ],
+        T((batch, n_out), scale=(s_out,), zero_point=(zp_out,)),
+        options("FullyConnected"),
+    )
+    return model, x, (zp_in, W, bias, (s_in, s_w, s_out), zp_out)
+
+
+@pytest.mark.parametrize(
+    ("requant", "resolver"),
+    [("reference", REFERENCE), ("reference", XNNPACK), ("optimized", OPTIMIZED)],
+)
+def test_fully_connected_per_channel_is_bit_exact(requant, resolver):
+    rng = np.random.default_rng(7)
+    for _ in range(12):  # ~100k outputs over random shapes and scales
+        model, x, (zp_in, W, bias, scales, zp_out) = _fc_case(rng)
+        expected = K.fully_connected(x, zp_in, W, bias, scales, zp_out, requant)
+        np.testing.assert_array_equal(run(model, [x], resolver), expected)
+
+
+def test_the_two_requantizations_differ_only_at_ties():
+    """Why there are two modes: the optimized kernels round (x.5 +- 2**-right_shift) up."""
+    rng = np.random.default_rng(8)
+    _, x, (zp_in, W, bias, scales, zp_out) = _fc_case(rng, batch=512)
+    a = K.fully_connected(x, zp_in, W, bias, scales, zp_out, "reference")
+    b = K.fully_connected(x, zp_in, W, bias, scales, zp_out, "optimized")
+    diff = a.astype(int) - b
+    assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize(
+    ("scale", "zero_point"), [(0.05, 3), (0.1, -20), (0.0371, 0), (0.2, 100), (0.013, -128)]
+)
+def test_lut_activations_are_bit_exact_on_every_input(op, scale, zero_point):
+    out_q = (K.LOGISTIC_SCALE, K.LOGISTIC_ZERO_POINT) if op == "LOGISTIC" else (K.TANH_SCALE, 0)
+    fn = K.logistic if op == "LOGISTIC" else K.tanh
+    scale = float(np.float32(scale))
+    x = np.arange(-128, 128, dtype=np.int8)[None]  # all 256 table entries
+    model = one_op_model(
+        op, [T((1, 256), scale=(scale,), zero_point=(zero_point,))],
+        T((1, 256), scale=(out_q[0],), zero_point=(out_q[1],)),
+    )  # fmt: skip
+    expected = fn(x, (scale, zero_point))
+    for resolver in (OPTIMIZED, REFERENCE, XNNPACK):
+        np.testing.assert_array_equal(run(model, [x], resolver), expected, err_msg=resolver)
+
+
+BINARY_CASES = [
+    ((0.05, 3), (0.02, -10), (0.07, 1)),
+    ((1 / 256, -128), (0.1, 0), (0.03, -5)),  # a LOGISTIC output times a projection
+    ((1 / 128, 0), (0.04, 7), (0.06, 2)),  # a TANH output
+    ((0.011, -40), (0.3, 90), (0.25, -100)),
+]
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+@pytest.mark.parametrize(("qa", "qb", "qo"), BINARY_CASES)
+def test_elementwise_ops_are_bit_exact(op, qa, qb, qo):
+    rng = np.random.default_rng(3)
+    a = rng.integers(-128, 128, (8, 256), dtype=np.int8)
+    b = rng.integers(-128, 128, (8, 256), dtype=np.int8)
+    qa, qb, qo = ((float(np.float32(s)), z) for s, z in (qa, qb, qo))
+    model = one_op_model(
+        op,
+        [T(a.shape, scale=(qa[0],), zero_point=(qa[1],)),
+         T(b.shape, scale=(qb[0],), zero_point=(qb[1],))],
+        T(a.shape, scale=(qo[0],), zero_point=(qo[1],)),
+        options(op.capitalize()),
+    )  # fmt: skip
+    expected = getattr(K, op.lower())(a, qa, b, qb, qo)
+    for resolver in (OPTIMIZED, REFERENCE):
+        np.testing.assert_array_equal(run(model, [a, b], resolver), expected, err_msg=resolver)
+    # XNNPACK rescales in float32 (its own requantization): within 1 LSB; measured up to 1.5 %
+    # of elements off by one (MUL of a TANH output)
+    diff = run(model, [a, b], XNNPACK).astype(int) - expected
+    assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 0.05
+
+
+def test_quantize_op_is_bit_exact():
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(16, 64)) * 3).astype(np.float32)
+    x[0, :4] = [0.5, -0.5, 1.5, -2.5]  # halves: away from zero, not to even
+    scale, zp = float(np.float32(0.5)), -3
+    model = one_op_model(
+        "QUANTIZE", [T(x.shape, np.float32)], T(x.shape, scale=(scale,), zero_point=(zp,))
+    )
+    expected = K.quantize(x, scale, zp)
+    for resolver in (OPTIMIZED, REFERENCE):
+        np.testing.assert_array_equal(run(model, [x], resolver), expected, err_msg=resolver)
+
+
+def test_quantize_multiplier_matches_tflite_examples():
+    assert K.quantize_multiplier(0.0) == (0, 0)
+    assert K.quantize_multiplier(0.5) == (1 << 30, 0)  # 0.5 = 2**30 * 2**(0 - 31)
+    m, shift = K.quantize_multiplier(1.0 - 1e-12)  # rounds up to 2**31: halved, shift + 1
+    assert (m, shift) == (1 << 30, 1)
+    m, shift = K.quantize_multiplier(0.3)
+    assert abs(m * 2.0 ** (shift - 31) - 0.3) < 1e-9
+
+
+def test_rounding_helpers_follow_gemmlowp():
+    x = np.array([5, -5, 6, -6, 7, -7], np.int64)
+    # RoundingDivideByPOT(x, 1): halves away from zero
+    np.testing.assert_array_equal(K.rounding_divide_by_pot(x, 1), [3, -3, 3, -3, 4, -4])
+    # SaturatingRoundingDoublingHighMul saturates only -2**31 * -2**31
+    assert K.saturating_rounding_doubling_high_mul(np.int64(-(2**31)), -(2**31)) == 2**31 - 1
+    np.testing.assert_array_equal(K.tflite_round(np.array([0.5, -0.5, 2.5])), [1, -1, 3])
