@@ -49,13 +49,24 @@ def main() -> None:
 
 # Explicit registration of every command (one file each).
 from edgegru.cli import (  # noqa: E402
+    check_cmd,
     datasets_cmd,
     evaluate_cmd,
     export_cmd,
     import_cmd,
     info_cmd,
+    targets_cmd,
     train_cmd,
 )
 
-for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd, export_cmd):
+for _module in (
+    datasets_cmd,
+    train_cmd,
+    evaluate_cmd,
+    info_cmd,
+    import_cmd,
+    export_cmd,
+    check_cmd,
+    targets_cmd,
+):
     main.add_command(_module.command)
