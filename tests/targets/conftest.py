@@ -89,10 +89,12 @@ def sshd(tmp_path_factory):
         "KbdInteractiveAuthentication no\nUsePAM no\nMaxStartups 50\nMaxSessions 50\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
-    proc = subprocess.Popen(
-        [exe, "-D", "-e", "-f", str(folder / "sshd_config")],
-        stdout=subprocess.DEVNULL, stderr=open(folder / "sshd.log", "w"),
-    )  # fmt: skip
+    with open(folder / "sshd.log", "w") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [exe, "-D", "-e", "-f", str(folder / "sshd_config")],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )  # fmt: skip
     deadline = time.time() + 15
     while time.time() < deadline:
         try:

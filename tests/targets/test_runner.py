@@ -91,7 +91,7 @@ def test_corrupt_artifact_is_one_clear_error(built, tmp_path):
 
 def test_missing_runtime_names_the_pip_install(built, tmp_path):
     # -S: no site-packages, so numpy itself is missing; then numpy alone without onnxruntime.
-    with pytest.raises(TargetError, match="runtime missing.*pip install numpy on the device"):
+    with pytest.raises(TargetError, match=r"runtime missing.*pip install numpy on the device"):
         run_local(built.files[("onnx", "step")], built.data, python=[sys.executable, "-S"])
     site = tmp_path / "site"
     site.mkdir()

@@ -33,24 +33,22 @@ def test_every_kind_over_ssh_with_awkward_names_and_no_leftovers(built, sshd, tm
 
 
 def test_unreachable_host(sshd):
-    with pytest.raises(TargetError, match="host is unreachable.*sshd runs"):
-        with make_target(sshd.target().replace(str(sshd.port), "1", 1)):
-            pass
+    target = make_target(sshd.target().replace(str(sshd.port), "1", 1))
+    with pytest.raises(TargetError, match=r"host is unreachable.*sshd runs"):
+        target.__enter__()
 
 
 def test_refused_key(sshd):
     spec = sshd.target(identity=str(sshd.other_key))
-    with pytest.raises(TargetError, match="key was refused.*ssh-copy-id"):
-        with make_target(spec):
-            pass
+    with pytest.raises(TargetError, match=r"key was refused.*ssh-copy-id"):
+        make_target(spec).__enter__()
 
 
 def test_unknown_host_key(sshd, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    with pytest.raises(TargetError, match="host key is not known.*ssh-keyscan"):
-        with make_target(sshd.target(known_hosts=str(empty))):
-            pass
+    with pytest.raises(TargetError, match=r"host key is not known.*ssh-keyscan"):
+        make_target(sshd.target(known_hosts=str(empty))).__enter__()
 
 
 def test_missing_runtime_on_the_device(built, sshd, tmp_path):
