@@ -135,4 +135,4 @@ def _load_writers() -> None:
 
 
 # One line per format package.
-_FORMAT_MODULES: list[str] = []
+_FORMAT_MODULES: list[str] = ["edgegru.export.onnx", "edgegru.export.tflite"]

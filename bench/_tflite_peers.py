@@ -1,0 +1,101 @@
+"""Peer conversions for bench/tflite.py, run INSIDE the optional peers venv (TensorFlow and
+litert-torch are never installed in the project env). Reads workload weights from an .npz,
+writes .tflite files and a JSON of what worked (each failure recorded with its error).
+
+    bench/.peers-venv/bin/python bench/_tflite_peers.py WEIGHTS.npz OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+def _keras_order(a: np.ndarray, H: int) -> np.ndarray:
+    """PyTorch gate rows r, z, n -> Keras z, r, h (along axis 0)."""
+    r, z, n = a[:H], a[H : 2 * H], a[2 * H :]
+    return np.concatenate([z, r, n])
+
+
+def keras(w: dict, T: int, out: Path, dynamic: bool) -> str:
+    import tensorflow as tf
+
+    n_in, H, L = int(w["I"]), int(w["H"]), int(w["L"])
+    x = tf.keras.Input(shape=(T, n_in), batch_size=1, name="x")
+    y = x
+    grus = []
+    for k in range(L):
+        gru = tf.keras.layers.GRU(H, reset_after=True, return_sequences=k < L - 1)
+        y = gru(y)
+        grus.append(gru)
+    dense = tf.keras.layers.Dense(int(w["O"]))
+    model = tf.keras.Model(x, dense(y))
+    for k, gru in enumerate(grus):
+        gru.set_weights([
+            _keras_order(w[f"rnn.weight_ih_l{k}"], H).T,
+            _keras_order(w[f"rnn.weight_hh_l{k}"], H).T,
+            np.stack([_keras_order(w[f"rnn.bias_ih_l{k}"], H),
+                      _keras_order(w[f"rnn.bias_hh_l{k}"], H)]),
+        ])  # fmt: skip
+    dense.set_weights([w["head.weight"].T, w["head.bias"]])
+
+    # Keras 3's documented path: a SavedModel, converted with its variables frozen (converting a
+    # concrete function keeps them as resource variables, which the runtime then cannot read).
+    saved = out / f"keras_saved_{'dynamic' if dynamic else 'float'}"
+    model.export(str(saved), format="tf_saved_model")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    if dynamic:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    path = out / f"keras_{'dynamic' if dynamic else 'float'}.tflite"
+    path.write_bytes(conv.convert())
+    return str(path)
+
+
+def litert_torch(w: dict, T: int, out: Path) -> str:
+    import litert_torch as lt
+    import torch
+
+    n_in, H, L, n_out = int(w["I"]), int(w["H"]), int(w["L"]), int(w["O"])
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.GRU(n_in, H, L, batch_first=True)
+            self.head = torch.nn.Linear(H, n_out)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.rnn(x)[0][:, -1])
+
+    m = Model().eval()
+    m.load_state_dict({k: torch.from_numpy(np.asarray(w[k])) for k in m.state_dict()})
+    path = out / "litert_torch_float.tflite"
+    lt.convert(m, (torch.zeros(1, T, n_in),)).export(str(path))
+    return str(path)
+
+
+def main() -> None:
+    weights, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    w = dict(np.load(weights))
+    T = int(w["T"])
+    jobs = {
+        "keras_float": lambda: keras(w, T, out, False),
+        "keras_dynamic": lambda: keras(w, T, out, True),
+        "litert_torch_float": lambda: litert_torch(w, T, out),
+    }
+    result = {}
+    for name, job in jobs.items():
+        try:
+            result[name] = {"path": job()}
+        except Exception as e:  # a failing peer is a result, not a crash
+            result[name] = {"error": f"{type(e).__name__}: {e}"[:500],
+                            "trace": traceback.format_exc()[-1500:]}  # fmt: skip
+    (out / "peers.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""TFLite / LiteRT writer (issue 4; DESIGN.md section 5): ``.tflite`` flatbuffers written from
+the bundle's weights with the schema that ships with ``ai-edge-litert``, no TensorFlow.
+
+- ``builder`` / ``reader``: the flatbuffer writer (a small state machine) and its reader;
+- ``lowerings/``: one module per cell (GRU -> builtin ops in two layouts; LSTM and peephole
+  LSTM -> the fused UNIDIRECTIONAL_SEQUENCE_LSTM; every cell's streaming step -> builtin ops);
+- ``graph``: normalization, head, signature and metadata around a lowering;
+- ``runtime``: runs a file in LiteRT (tests, bench).
+
+Options (``ExportConfig.options``): ``layout`` = unrolled | loop (GRU full sequence),
+``steps_per_iteration`` (loop).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgegru.errors import BadInput
+from edgegru.export import EXPORTERS, ExportConfig, make_artifact
+from edgegru.types import Artifact, Bundle
+
+FORMAT = "tflite"
+KNOWN_OPTIONS = ("layout", "steps_per_iteration")
+
+
+def _check_options(bundle: Bundle, cfg: ExportConfig) -> dict:
+    options = dict(cfg.options)
+    unknown = sorted(set(options) - set(KNOWN_OPTIONS))
+    if unknown:
+        raise BadInput(
+            f"unknown TFLite option(s) {', '.join(unknown)} (known: {', '.join(KNOWN_OPTIONS)})"
+        )
+    if "layout" in options:
+        from edgegru.export.tflite.lowerings import load
+
+        layouts = load().get(bundle.spec.cell).layouts
+        if options["layout"] not in layouts:
+            raise BadInput(
+                f"layout {options['layout']!r} is not one of {bundle.spec.cell}'s TFLite "
+                f"layouts ({', '.join(layouts)})"
+            )
+    if "steps_per_iteration" in options:
+        try:
+            options["steps_per_iteration"] = int(options["steps_per_iteration"])
+            assert options["steps_per_iteration"] >= 1
+        except (ValueError, AssertionError):
+            raise BadInput("steps_per_iteration must be an integer >= 1") from None
+    return options
+
+
+@EXPORTERS.register(FORMAT)
+def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
+    from edgegru.bundle import weights_sha256
+    from edgegru.export.tflite.graph import build_sequence, build_step
+    from edgegru.io import atomic_write_bytes
+
+    if cfg.precision != "float32":
+        raise BadInput(f"TFLite {cfg.precision} is not written yet (float32 only; issue 5)")
+    options = _check_options(bundle, cfg)
+    source = weights_sha256(bundle)
+    if form == "step":
+        built = build_step(bundle, options, source)
+    else:
+        built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source)
+    atomic_write_bytes(path, built.data)
+    return make_artifact(
+        bundle, path, fmt=FORMAT, form=form, precision=cfg.precision,
+        inputs=built.inputs, outputs=built.outputs, details=built.details,
+    )  # fmt: skip

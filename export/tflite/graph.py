@@ -1,0 +1,132 @@
+"""Assemble whole models: normalization (folded) -> cell lowering -> head -> signature ->
+metadata. The cell-specific part lives in ``lowerings/``; this file is the same for every cell.
+
+Tensor conventions (DESIGN.md section 5; batch fixed to 1):
+- sequence: x [1, T, F] raw input -> y [1, O] (logits or regression outputs), T fixed.
+- step: x [1, F] and the states of ``ModelSpec.state_names`` (h, c [L, 1, H]; the mean head's
+  sum [1, H] and count [1, 1]) -> y [1, O] and the states again as ``<name>_out``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgegru.export.tflite import ops
+from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
+from edgegru.export.tflite.lowerings import Request, load
+from edgegru.export.tflite.metadata import NAME, metadata
+from edgegru.export.tflite.weights import head, layers
+from edgegru.types import Bundle, TensorInfo
+
+SIGNATURE = "serving_default"
+OUT_SUFFIX = "_out"
+
+
+@dataclass
+class Built:
+    data: bytes
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _info(g: SubgraphBuilder, name: str, t: int) -> TensorInfo:
+    return TensorInfo(name, g.shape_of(t), "float32")
+
+
+def _linear(g: SubgraphBuilder, bundle: Bundle, pooled: int, scale: float) -> int:
+    W, b = head(bundle, scale)  # [O, H], [O]
+    return ops.fully_connected(g, "y", pooled, g.const("head/W", W), g.const("head/b", b))
+
+
+def _finish(
+    m: ModelBuilder,
+    g: SubgraphBuilder,
+    bundle: Bundle,
+    io: tuple[dict[str, int], dict[str, int]],
+    meta: dict[str, Any],
+) -> Built:
+    inputs, outputs = io
+    g.set_io(list(inputs.values()), list(outputs.values()))
+    m.signature(SIGNATURE, g, inputs, outputs)
+    details = {
+        "signature": SIGNATURE,
+        "batch": 1,
+        "ops": sum(sg.num_ops for sg in m._subgraphs),
+        "subgraphs": len(m._subgraphs),
+        **meta,
+    }
+    m.metadata(NAME, metadata(bundle, meta.pop("source_sha256"), meta["form"], meta))
+    details.pop("source_sha256", None)
+    return Built(
+        m.finish(),
+        tuple(_info(g, n, t) for n, t in inputs.items()),
+        tuple(_info(g, n, t) for n, t in outputs.items()),
+        details,
+    )
+
+
+def build_sequence(bundle: Bundle, seq_len: int, options: dict[str, Any], source: str) -> Built:
+    spec = bundle.spec
+    lowering = load().get(spec.cell)
+    m = ModelBuilder()
+    g = m.subgraph("main")
+    x = g.tensor("x", (1, seq_len, spec.input_size))
+    req = Request(spec, layers(bundle), seq_len, dict(options))
+    pooled = lowering.sequence(m, g, x, req)
+    y = _linear(g, bundle, pooled.tensor, pooled.scale)
+    meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
+    return _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
+
+
+def _unstack(g: SubgraphBuilder, name: str, t: int, L: int, H: int) -> list[int]:
+    """[L, 1, H] -> L tensors [1, H]."""
+    flat = ops.reshape(g, f"{name}/flat", t, (L, H))
+    return [flat] if L == 1 else ops.split(g, f"{name}/layers", flat, L, axis=0)
+
+
+def _stack(g: SubgraphBuilder, name: str, ts: list[int], L: int, H: int) -> int:
+    """L tensors [1, H] -> [L, 1, H]."""
+    flat = ts[0] if L == 1 else ops.concatenation(g, f"{name}/cat", ts, axis=0)
+    return ops.reshape(g, name, flat, (L, 1, H))
+
+
+def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
+    spec = bundle.spec
+    lowering = load().get(spec.cell)
+    L, H = spec.num_layers, spec.hidden_size
+    m = ModelBuilder()
+    g = m.subgraph("main")
+    inputs = {"x": g.tensor("x", (1, spec.input_size))}
+    for name in spec.state_names:
+        shape = {"sum": (1, H), "count": (1, 1)}.get(name, (L, 1, H))
+        inputs[name] = g.tensor(name, shape)
+    states = {n: _unstack(g, n, inputs[n], L, H) for n in ("h", "c") if n in inputs}
+    req = Request(spec, layers(bundle), 1, dict(options))
+    h_top, new = lowering.step(g, inputs["x"], states, req)
+    outputs: dict[str, int] = {}
+    if spec.head == "mean":
+        s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], h_top)
+        one = g.const("one", np.ones((1, 1), np.float32))
+        n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], one)
+        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0)
+        pooled_states = {"sum": s, "count": n}
+    else:
+        outputs["y"] = _linear(g, bundle, h_top, 1.0)
+        pooled_states = {}
+    for name in spec.state_names:
+        if name in new:
+            outputs[name + OUT_SUFFIX] = _stack(g, name + OUT_SUFFIX, new[name], L, H)
+        else:
+            outputs[name + OUT_SUFFIX] = pooled_states[name]
+    meta = {
+        "form": "step",
+        "source_sha256": source,
+        "layout": "step",
+        "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
+        "states": list(spec.state_names),
+    }
+    return _finish(m, g, bundle, (inputs, outputs), meta)
