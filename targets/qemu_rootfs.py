@@ -29,7 +29,7 @@ SUITE = "bookworm"  # Raspberry Pi OS 12 is bookworm: the same Python 3.11 and g
 PYTHON_VERSION = "311"
 PACKAGES = ("python3", "libstdc++6", "libgcc-s1")
 WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # bump when the layout or the board files change
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,27 @@ class Board:
     part: str  # /proc/cpuinfo "CPU part" (Arm's part number)
     revision: str  # the Pi's board revision code
     model: str  # /proc/device-tree/model
+    features: str  # /proc/cpuinfo "Features" as the board's kernel prints them
 
 
 BOARDS = {
-    "pi4": Board("cortex-a72", "0xd08", "c03114", "Raspberry Pi 4 Model B Rev 1.4"),
-    "pi5": Board("cortex-a76", "0xd0b", "d04170", "Raspberry Pi 5 Model B Rev 1.0"),
+    # ARMv8.0: no LSE "atomics" (the runner then skips LiteRT's CompiledModel, which needs them)
+    "pi4": Board(
+        "cortex-a72",
+        "0xd08",
+        "c03114",
+        "Raspberry Pi 4 Model B Rev 1.4",
+        "fp asimd evtstrm crc32 cpuid",
+    ),
+    # ARMv8.2
+    "pi5": Board(
+        "cortex-a76",
+        "0xd0b",
+        "d04170",
+        "Raspberry Pi 5 Model B Rev 1.0",
+        "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
+        "asimdrdm lrcpc dcpop asimddp",
+    ),
 }
 
 
@@ -58,10 +74,12 @@ def cpuinfo(board: Board, cores: int = 4) -> str:
     """A Pi's /proc/cpuinfo as its kernel prints it (arm64)."""
     block = (
         "processor\t: {n}\nBogoMIPS\t: 108.00\n"
-        "Features\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n"
+        "Features\t: {features}\nCPU implementer\t: 0x41\n"
         "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: {part}\nCPU revision\t: 3\n\n"
     )
-    body = "".join(block.format(n=n, part=board.part) for n in range(cores))
+    body = "".join(
+        block.format(n=n, part=board.part, features=board.features) for n in range(cores)
+    )
     return body + f"Revision\t: {board.revision}\nModel\t\t: {board.model}\n"
 
 

@@ -73,6 +73,7 @@ class OrtModel:
         except Exception as e:
             raise RunnerError("load_failed", f"onnxruntime cannot load the model: {e}") from None
         self.api = "InferenceSession(" + ",".join(self.session.get_providers()) + ")"
+        self.notes = []
         self.versions = {"onnxruntime": ort.__version__}
         self.fixed_batch = None
 
@@ -93,6 +94,7 @@ class LiteRtModel:
         with open(path, "rb") as f:
             data = f.read()
         self.versions = {}
+        self.notes = []
         compiled = None
         if api in ("auto", "compiled"):
             compiled = self._try_compiled(data, threads, delegate, api)
@@ -100,6 +102,16 @@ class LiteRtModel:
             self._interpreter(data, threads, delegate)
 
     def _try_compiled(self, data, threads, delegate, api):
+        features = cpu_features()
+        if platform.machine() in ("aarch64", "arm64") and features and "atomics" not in features:
+            # Measured under qemu -cpu cortex-a72: ai-edge-litert 2.3's CompiledModel library is
+            # built with LSE atomics (ARMv8.1) and aborts with SIGILL on ARMv8.0 cores such as
+            # the Pi 4's Cortex-A72; its Interpreter runs there.
+            why = "this CPU lacks LSE atomics (ARMv8.1), which LiteRT's CompiledModel needs"
+            if api == "compiled":
+                raise RunnerError("bad_input", why + ": use --api interpreter")
+            self.notes.append(why + ": Interpreter")
+            return None
         try:
             litert = __import__("ai_edge_litert")
             from ai_edge_litert.compiled_model import (
@@ -128,6 +140,11 @@ class LiteRtModel:
             cm = CompiledModel.from_buffer(data, options=Options(cpu_options=cpu))
             sigs = cm.get_signature_list()
         except Exception as e:
+            if api == "auto":
+                # e.g. the fused LSTM's variable tensors, which CompiledModel does not load
+                reason = str(e).splitlines()[0]
+                self.notes.append(f"CompiledModel could not load the model ({reason}): Interpreter")
+                return None
             raise RunnerError("load_failed", f"LiteRT cannot load the model: {e}") from None
         if self.signature not in sigs:
             raise RunnerError("load_failed", f"the model has no signature {self.signature!r}")
@@ -408,6 +425,15 @@ def cpu_model(cpuinfo):
     return fields.get("Hardware") or platform.machine()
 
 
+def cpu_features():
+    """The kernel's CPU feature flags (/proc/cpuinfo "Features" on ARM, "flags" on x86)."""
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("Features", "flags"):
+            return set(value.split())
+    return set()
+
+
 def throttling():
     """``vcgencmd get_throttled`` on a Raspberry Pi (0x0: never throttled), else the sysfs file
     newer Pi kernels expose; None elsewhere."""
@@ -492,6 +518,7 @@ def run(args):
     t_load = time.perf_counter()
     model = load_model(args.model, manifest, args)
     init_us = (time.perf_counter() - t_load) * 1e6
+    notes.extend(model.notes)
     feed = timing_feed(plan, X)
     t_first = time.perf_counter_ns()
     try:
