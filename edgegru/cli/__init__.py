@@ -49,6 +49,7 @@ def main() -> None:
 
 # Explicit registration of every command (one file each).
 from edgegru.cli import (  # noqa: E402
+    check_cmd,
     datasets_cmd,
     evaluate_cmd,
     export_cmd,
@@ -57,6 +58,7 @@ from edgegru.cli import (  # noqa: E402
     pipeline_cmd,
     quantize_cmd,
     report_cmd,
+    targets_cmd,
     train_cmd,
 )
 
@@ -68,6 +70,8 @@ for _module in (
     import_cmd,
     quantize_cmd,
     export_cmd,
+    check_cmd,
+    targets_cmd,
     pipeline_cmd,
     report_cmd,
 ):

@@ -1,0 +1,139 @@
+"""What every transport shares: the Target interface and, for the transports that run the Python
+runner (local, ssh, qemu), copying it with the artifact and data to a fresh temporary folder on
+the device, running it, reading its JSON and removing the folder in ``finally``."""
+
+from __future__ import annotations
+
+import abc
+import json
+import subprocess
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgegru.errors import BadInput
+from edgegru.targets.config import RunConfig
+
+MARKER = "EDGEGRU-RESULT "
+
+# What to install on the device when the runner cannot import a module.
+FIXES = {
+    "numpy": "pip install numpy on the device",
+    "onnxruntime": "pip install onnxruntime on the device",
+    "ai_edge_litert": "pip install ai-edge-litert on the device (tflite-runtime on older Pis)",
+}
+
+
+class TargetError(BadInput):
+    """The device could not be used: the message names the cause and the fix (exit code 2)."""
+
+
+def runner_source() -> bytes:
+    """The runner file as shipped in the package (package data)."""
+    return resources.files("edgegru.targets").joinpath("runner.py").read_bytes()
+
+
+class Target(abc.ABC):
+    """A device. Use as a context manager: a connection opened on enter serves every run."""
+
+    name: str = ""
+    emulated: bool = False  # timings mean nothing (qemu)
+    has_outputs: bool = True  # the device returns model outputs (adb's benchmark tools do not)
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @abc.abstractmethod
+    def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
+        """Run one artifact; returns the runner's JSON (see targets/runner.py)."""
+
+
+class RunnerTarget(Target):
+    """A device that runs ``runner.py`` with a Python: subclasses give four primitives."""
+
+    python: list[str]
+
+    def __init__(self) -> None:
+        self.remote_dirs: list[str] = []  # every folder made on the device (tests check removal)
+
+    @abc.abstractmethod
+    def mkdtemp(self) -> str: ...
+
+    @abc.abstractmethod
+    def put(self, local: Path, remote: str) -> None: ...
+
+    @abc.abstractmethod
+    def execute(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess: ...
+
+    @abc.abstractmethod
+    def remove(self, remote: str) -> None: ...
+
+    def join(self, folder: str, name: str) -> str:
+        return f"{folder.rstrip('/')}/{name}"
+
+    def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
+        folder = self.mkdtemp()
+        self.remote_dirs.append(folder)
+        try:
+            runner = self.join(folder, "runner.py")
+            self.put_bytes(runner_source(), runner)
+            # The artifact keeps its own name (spaces, quotes, ';' and all): quoting is tested.
+            files = {}
+            for local in (model, manifest, data):
+                files[local] = self.join(folder, local.name)
+                self.put(local, files[local])
+            argv = [*self.python, runner, files[model], files[manifest], files[data]]
+            try:
+                proc = self.execute([*argv, *cfg.runner_args()], cfg.timeout_s)
+            except subprocess.TimeoutExpired:
+                raise TargetError(
+                    f"{self.name}: the run did not finish within {cfg.timeout_s:.0f} s "
+                    "(fewer --runs, or a smaller --limit of validation rows)"
+                ) from None
+            return self.parse(proc, model)
+        finally:
+            self.remove(folder)
+
+    def put_bytes(self, data: bytes, remote: str) -> None:
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(suffix=".py") as f:
+            f.write(data)
+            f.flush()
+            self.put(Path(f.name), remote)
+
+    def parse(self, proc: subprocess.CompletedProcess, model: Path) -> dict[str, Any]:
+        return parse_result(self.name, proc, model, self.python[-1])
+
+
+def parse_result(
+    name: str, proc: subprocess.CompletedProcess, model: Path, python: str
+) -> dict[str, Any]:
+    """The runner's JSON, or a TargetError that says what went wrong and how to fix it."""
+    lines = [ln for ln in (proc.stdout or "").splitlines() if ln.startswith(MARKER)]
+    if not lines:
+        err = (proc.stderr or "").strip().splitlines()
+        last = err[-1] if err else f"exit code {proc.returncode}"
+        if proc.returncode == 127 or "not found" in last or "No such file" in last:
+            raise TargetError(
+                f"{name}: cannot start {python} ({last}): install Python 3 on the device "
+                "or name one with ?python=PATH"
+            )
+        raise TargetError(f"{name}: the runner failed without a result: {last}")
+    result = json.loads(lines[-1][len(MARKER) :])
+    if result.get("ok"):
+        return result
+    error = result.get("error", {})
+    kind, message = error.get("kind"), error.get("message", "")
+    if kind == "missing_runtime":
+        fix = FIXES.get(error.get("module") or "", "install the runtime on the device")
+        raise TargetError(f"{name}: runtime missing on the device ({message}): {fix}")
+    if kind == "load_failed":
+        raise TargetError(
+            f"{name}: {model.name} could not be loaded ({message}): is the file complete? "
+            "Re-export it"
+        )
+    raise TargetError(f"{name}: {model.name}: {message}")

@@ -1,0 +1,113 @@
+"""`edgegru check` and `edgegru targets` end to end: one table for several artifacts and targets,
+budgets exit 1 naming the broken one, bad input exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgegru.bundle import save_bundle
+from tests.targets import artifacts as A
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """runs/m (a bundle) with runs/m/export/* (its artifacts) and a labelled data file."""
+    root = tmp_path_factory.mktemp("project")
+    b = A.bundle()
+    save_bundle(b, root / "m")
+    files = [A.make(b, fmt, form, root / "m" / "export") for fmt, form, _ in A.kinds()]
+    X, L = A.data(b, n=12, lengths=True)
+    y = np.arange(12) % 4
+    np.savez(root / "data.npz", X=X, y=y, lengths=L)
+    return root, files
+
+
+def check(cli, root, *args):
+    data = str(root / "data.npz")
+    return cli("check", *args, "--data", data, "--test-data", data, "--runs", "5", "--warmup", "1")
+
+
+def test_several_artifacts_and_targets_one_table(cli, project, sshd):
+    root, files = project
+    onnx = [str(f) for f in files if f.suffix in (".onnx", ".ort")]
+    proc = check(cli, root, *onnx, "--target", "local", "--target", sshd.target())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:4] == ["target", "artifact", "form", "accuracy"]
+    rows = [ln for ln in lines[2:] if ln.startswith(("local", "ssh://"))]
+    assert len(rows) == 2 * len(onnx) and all(r.split()[-1] == "ok" for r in rows)
+    assert "InferenceSession" in proc.stdout
+
+
+def test_json_has_parity_against_the_float_bundle(cli, project):
+    root, files = project
+    proc = check(cli, root, *map(str, files), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for row in out["rows"]:
+        assert row["agreement"] == 1.0 and row["accuracy_drop_pts"] == 0.0
+        assert row["max_abs_error"] < row["tolerance"] < 1e-3
+        assert row["n"] == 12 and row["latency_us"]["count"] == 5
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (("--max-latency-us", "0.001"), "latency p50"),
+        (("--max-size-kb", "0.01"), "--max-size-kb 0.01"),
+        (("--max-rss-mb", "1"), "--max-rss-mb 1"),
+        (("--max-logit-error", "0"), "--max-logit-error"),
+    ],
+)
+def test_broken_budget_exits_1_naming_it(cli, project, option, named):
+    root, files = project
+    proc = check(cli, root, str(files[0]), *option)
+    assert proc.returncode == 1, proc.stderr
+    assert named in proc.stderr and "Traceback" not in proc.stderr
+    assert "FAIL" in proc.stdout
+
+
+def test_accuracy_budgets_pass_at_zero_drop(cli, project):
+    root, files = project
+    proc = check(cli, root, str(files[0]), "--max-accuracy-drop", "0", "--min-agreement", "1")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        ("truncate", "does not match its manifest"),
+        ("no-manifest", "does not exist (export writes one"),
+        ("bad-target", "unknown target 'nowhere'"),
+        ("unreachable", "host is unreachable"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli, project, tmp_path, mutate, message):
+    root, files = project
+    src = files[0]
+    path = tmp_path / src.name
+    shutil.copyfile(src, path)
+    shutil.copyfile(src.with_name(src.name + ".json"), path.with_name(path.name + ".json"))
+    args = [str(path), "--reference", str(root / "m")]
+    if mutate == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    elif mutate == "no-manifest":
+        path.with_name(path.name + ".json").unlink()
+    elif mutate == "bad-target":
+        args += ["--target", "nowhere"]
+    else:
+        args += ["--target", "ssh://root@127.0.0.1:1?timeout=3"]
+    proc = check(cli, root, *args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_targets_list(cli):
+    proc = cli("targets", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = [t["target"] for t in json.loads(proc.stdout)]
+    assert names[0] == "local" and any(n.startswith("qemu-aarch64") for n in names)
