@@ -30,7 +30,7 @@ def stats_us(samples_s: list[float]) -> dict[str, float]:
 
 
 def interleaved(
-    paths: dict[str, Callable[[], Any]], runs: int = 300, warmup: int = 30
+    paths: dict[str, Callable[[], Any]], runs: int = 300, warmup: int = 30, burst: int = 1
 ) -> dict[str, dict[str, float]]:
     """Time every path ``runs`` times, one call of each in turn, so machine noise hits all alike.
 
@@ -38,6 +38,12 @@ def interleaved(
     equally often: a call runs measurably slower right after a cache-thrashing one (ONNX
     Runtime's GRU h64 right after a PyTorch eager call: +5 us of 40), which a fixed (or merely
     rotated: the cyclic order stays) order charges to one path.
+
+    ``burst`` > 1 calls each path that many times in a row and times only the last call: the
+    steady state of a runner that invokes one model back to back, where the model's own weights
+    and runtime state are in cache. With ``burst`` = 1 every call follows other paths' calls
+    (caches partly cold): a path with a large footprint (an unrolled graph's ~3 KB of runtime
+    state per operator) pays more for that than a small one.
     """
     for _ in range(warmup):
         for fn in paths.values():
@@ -49,6 +55,8 @@ def interleaved(
     for _ in range(runs):
         shuffle(items)
         for name, fn in items:
+            for _ in range(burst - 1):
+                fn()
             t0 = clock()
             fn()
             samples[name].append(clock() - t0)

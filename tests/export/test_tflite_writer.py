@@ -92,27 +92,58 @@ def test_per_channel_quantization_params_are_written():
     assert list(t.quantization.scale) == [0.5, 0.25] and t.quantization.quantizedDimension == 0
 
 
-def test_unrolled_gru_is_one_xnnpack_partition():
-    """XNNPACK takes the whole unrolled graph: the Interpreter lists one DELEGATE node, and
-    nothing that would split it (T-way SPLIT / CONCATENATION, SPLIT_V, GATHER, a FULLY_CONNECTED
-    with a computed bias) is in the file."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    bundle = workload_p(16, 2, "mean")
-    data = build_sequence(bundle, 12, {"layout": "unrolled"}, "s").data
-    it = Interpreter(model_content=data, num_threads=1)
-    it.allocate_tensors()
-    names = [op["op_name"] for op in it._get_ops_details()]
-    assert names.count("DELEGATE") == 1
-    model = read_model(data)
-    s = summarize(data)
-    assert not {"SPLIT_V", "GATHER", "CONCATENATION", "WHILE"} & set(s.ops[0])
-    sg = model.subgraphs[0]
-    for op, name in zip(sg.operators, s.ops[0], strict=True):
+def _xnnpack_friendly(data: bytes, subgraph: int = 0) -> list[str]:
+    """Op names of one subgraph, asserting nothing in it splits an XNNPACK partition: no T-way
+    SPLIT (XNNPACK takes 2-4 outputs) or CONCATENATION (2-5 inputs), no SPLIT_V, no
+    FULLY_CONNECTED with a computed bias (tflite/delegates/xnnpack: measured, issue 4)."""
+    model, names = read_model(data), summarize(data).ops[subgraph]
+    sg = model.subgraphs[subgraph]
+    assert "SPLIT_V" not in names
+    for op, name in zip(sg.operators, names, strict=True):
         if name == "SPLIT":
-            assert len(op.outputs) == 2
+            assert 2 <= len(op.outputs) <= 4
+        if name == "CONCATENATION":
+            assert 2 <= len(op.inputs) <= 5
         if name == "FULLY_CONNECTED" and op.inputs[2] >= 0:
             assert sg.tensors[op.inputs[2]].buffer > 0, "FULLY_CONNECTED with a computed bias"
+    return names
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_unrolled_gru_is_one_xnnpack_partition(layers):
+    """XNNPACK takes the whole unrolled graph: the Interpreter lists one DELEGATE node. T = 12
+    with 3 layers stacks 12 outputs per layer above the first with a tree of CONCATENATIONs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    T = 12
+    data = build_sequence(workload_p(16, layers, "mean"), T, {"layout": "unrolled"}, "s").data
+    it = Interpreter(model_content=data, num_threads=1)
+    it.allocate_tensors()
+    assert [op["op_name"] for op in it._get_ops_details()].count("DELEGATE") == 1
+    names = _xnnpack_friendly(data)
+    assert not {"GATHER", "WHILE"} & set(names)
+    # The ops per step (13, one recurrent FULLY_CONNECTED) and the batched input projections:
+    # one FULLY_CONNECTED per layer for all T steps, the head, and T - 1 recurrent ones per layer.
+    assert names.count("FULLY_CONNECTED") == layers + 1 + layers * (T - 1)
+    assert names.count("CONCATENATION") == (layers - 1) * 4  # 12 -> (5, 5, 2) -> 1
+    per_step = (len(names) - layers - 1 - names.count("CONCATENATION") - (T - 1)) / (layers * T)
+    assert per_step < 13  # t = 0 has fewer; T - 1 ADDs of the mean head excluded
+
+
+def test_loop_body_is_xnnpack_friendly_but_counter_and_gather():
+    """The WHILE body: XNNPACK ops only, except the int32 counter ADD and the GATHER."""
+    bundle = workload_p(16, 2)
+    data = build_sequence(bundle, 12, {"layout": "loop", "steps_per_iteration": 3}, "s").data
+    body = _xnnpack_friendly(data, 2)
+    assert body.count("GATHER") == 1 and body.count("FULLY_CONNECTED") == 2 * 3 + 1
+    assert body.count("CONCATENATION") == 1  # layer 1's 3 inputs stacked for one projection
+
+
+@pytest.mark.parametrize(("hidden", "layers", "steps"), [(64, 1, 2), (128, 2, 1)])
+def test_loop_steps_per_iteration_default(hidden, layers, steps):
+    """S = 2 when two steps' recurrent weights fit 128 KB (h64: 2 x 48 KB), else 1 (h128x2)."""
+    data = build_sequence(workload_p(hidden, layers), 50, {"layout": "loop"}, "s")
+    assert data.details["steps_per_iteration"] == steps
 
 
 @pytest.mark.parametrize(("hidden", "layers"), [(64, 1), (128, 2)])

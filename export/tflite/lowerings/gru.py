@@ -1,31 +1,36 @@
 """GRU -> builtin TFLite ops (TFLite has no GRU op; DESIGN.md section 2 gives the equations).
 
-Designed for speed and size from the measurements in issue 4 / MEASUREMENTS.md:
+Designed for speed and size from measurements (issue 4, MEASUREMENTS.md, bench/tflite.py):
 
-- The input projection of layer 0 for ALL steps is ONE FULLY_CONNECTED before the recurrence
-  (GX [T, 3H] = x W^T + b: a GEMM instead of T GEMVs). b_hr and b_hz are folded into its bias
-  (r and z only ever see b_ir + b_hr); b_hn stays with the recurrent projection because r
-  multiplies it.
-- Per step only what the equations need (13 ops; 9 at t = 0 where h = 0):
-  2 SLICE (that step's row of GX), FULLY_CONNECTED h R_rz^T, FULLY_CONNECTED h R_n^T + b_hn,
-  ADD, LOGISTIC, SPLIT (r | z), MUL, ADD, TANH, SUB, MUL, ADD  (h' = n + z (.) (h - n)).
-- Everything XNNPACK delegates, so the whole recurrence is ONE partition: no T-way SPLIT or
+- The input projection of ALL steps is one FULLY_CONNECTED (a GEMM reads its weights once; T
+  GEMVs stream them T times): before the recurrence for layer 0 (GX [T, 3H] = x W^T + b), and
+  for each layer above over all of the layer below's outputs, stacked by a tree of
+  CONCATENATIONs of <= 5 inputs (XNNPACK's limit). b_hr and b_hz are folded into that bias.
+- Per step 13 ops (fewer at t = 0, where h = 0) with ONE recurrent FULLY_CONNECTED [3H, H]
+  (XNNPACK's per-operator cost is about that of a 64-wide elementwise op, so one GEMV beats two):
+  SLICE (that step's row of GX), FULLY_CONNECTED hh = h R^T + [0, 0, b_hn], ADD s = gx + hh,
+  SLICE hn, LOGISTIC, SPLIT (rb | z | -), SLICE s_n, MUL, SUB (pre_n), TANH, SUB, MUL, ADD
+  (h' = n + z (h - n)). The reset gate's rows of W, b and R are negated so that LOGISTIC yields
+  rb = 1 - r and s_n = gx_n + hn serves: gx_n + r hn = s_n - rb hn.
+- Everything XNNPACK delegates, so each recurrence is ONE partition: no T-way SPLIT or
   CONCATENATION, no SPLIT_V, no FULLY_CONNECTED with a computed bias, no GATHER in the unrolled
-  graph. Layers above the first project their input per step (a T-input CONCATENATION to batch
-  it would split the partition).
+  graph (tests/export/test_tflite_writer.py checks).
 
 Layouts:
-- ``unrolled``: T copies of the step. Meant for runtimes where XNNPACK's weight cache dedups
-  the T packed copies of R (LiteRT CompiledModel + ``xnnpack_weight_cache_path``); under a
-  plain Interpreter XNNPACK packs R once per FULLY_CONNECTED (T copies: slower, more memory).
+- ``unrolled``: T copies of the step. For runtimes where XNNPACK's weight cache dedups the
+  packed R of the T FULLY_CONNECTEDs (LiteRT CompiledModel + ``xnnpack_weight_cache_path``:
+  verified, the cache holds each weight once); under a plain Interpreter XNNPACK packs R once
+  per FULLY_CONNECTED (T copies). XNNPACK also keeps ~3 KB of runtime state per operator
+  (~4 MB at H 128 x 2 layers, more than a core's L2): fastest when the model runs back to
+  back, slower than ``loop`` when other work evicts it between calls.
 - ``loop``: a WHILE whose body runs S steps (S divides T). GX rides along as a loop variable the
   body returns unchanged: while.cc copies body outputs to body inputs with TfLiteTensorCopy,
   which returns at once when source and destination are the same tensor, so it costs nothing
   per iteration. The counter (ADD int32) and the GATHER of the iteration's rows stay with the
-  builtin kernels: one partition switch per iteration. Weights are stored once: the smallest
-  file, and the right form for runtimes without CompiledModel (tflite_runtime on older Pis).
-  The default: in bench/results/tflite.json it is as fast as ``unrolled`` at h64 and twice as
-  fast at h128x2 (S = 2 measured best among 1, 2, 5, 10).
+  builtin kernels: one partition switch per iteration (~0.15 us). Weights are stored once: the
+  smallest file, and the right form for runtimes without CompiledModel (tflite_runtime on older
+  Pis). S: 2 when two steps' recurrent weights fit in 128 KB, else 1 (the Interpreter packs a
+  copy per FULLY_CONNECTED, so S multiplies them; measured best at h64 and h128x2).
 """
 
 from __future__ import annotations
@@ -40,62 +45,65 @@ from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import Layer, f32
 
 LAYOUTS = ("unrolled", "loop")
-DEFAULT_LAYOUT = "loop"  # bench/results/tflite.json: as fast or faster, smallest, any runtime
+DEFAULT_LAYOUT = "loop"  # any runtime, any call pattern; unrolled needs CompiledModel
 # Runtime setting each layout needs to be fast (issue 4 measurements), copied to the manifest.
 RUNTIME = {
     "unrolled": "CompiledModel + XNNPACK weight cache "
     "(CpuOptions(num_threads=1, xnnpack_weight_cache_path=':memory'))",
     "loop": "Interpreter or CompiledModel (any LiteRT / tflite_runtime; default XNNPACK delegate)",
 }
-STEPS_PER_ITERATION = 2  # measured fastest on workload P (S = 1, 2, 5, 10) and ~1.4 KB per step
+MAX_STEPS_PER_ITERATION = 2  # more: a bigger file (~0.7 KB per layer-step) and more packed copies
+PACKED_BUDGET = 128 * 1024  # bytes of recurrent weights one WHILE body may hold
+MAX_CONCAT = 5  # XNNPACK delegates CONCATENATION of 2-5 inputs (6+ split the partition)
 
 
 @dataclass(frozen=True)
 class GruWeights:
-    """One layer, float32, split the way the graph uses it (H = hidden size)."""
+    """One layer, float32, the way the graph uses it (H = hidden size). The reset gate's rows
+    are negated (``rb``: LOGISTIC gives 1 - r)."""
 
-    Wx: np.ndarray  # [3H, I]  W_ir, W_iz, W_in
-    bx: np.ndarray  # [3H]     b_ir + b_hr, b_iz + b_hz, b_in
-    R_rz: np.ndarray  # [2H, H]  W_hr, W_hz
-    R_n: np.ndarray  # [H, H]   W_hn
-    b_hn: np.ndarray | None  # [H] (None when zero: one op less per step)
+    Wx: np.ndarray  # [3H, I]  -W_ir, W_iz, W_in
+    bx: np.ndarray  # [3H]     -(b_ir + b_hr), b_iz + b_hz, b_in
+    R: np.ndarray  # [3H, H]   -W_hr, W_hz, W_hn
+    b_hh: np.ndarray | None  # [3H]  0, 0, b_hn (None when b_hn is zero)
 
     @staticmethod
     def of(layer: Layer) -> GruWeights:
         H = layer.R.shape[1]
+        sign = np.concatenate([-np.ones(H), np.ones(2 * H)])  # [3H]
         bx = layer.Wb + np.concatenate([layer.Rb[: 2 * H], np.zeros(H)])
-        b_hn = layer.Rb[2 * H :]
+        b_hh = np.concatenate([np.zeros(2 * H), layer.Rb[2 * H :]])
         return GruWeights(
-            Wx=f32(layer.W),
-            bx=f32(bx),
-            R_rz=f32(layer.R[: 2 * H]),
-            R_n=f32(layer.R[2 * H :]),
-            b_hn=f32(b_hn) if np.any(b_hn) else None,
+            Wx=f32(layer.W * sign[:, None]),
+            bx=f32(bx * sign),
+            R=f32(layer.R * sign[:, None]),
+            b_hh=f32(b_hh) if np.any(b_hh) else None,
         )
 
     @property
     def H(self) -> int:
-        return self.R_n.shape[0]
+        return self.R.shape[1]
 
 
-def gru_cell(
-    g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: tuple[int, int], h: int | None
-) -> int:
-    """h' from this step's input projections gx = (gx_rz [1, 2H], gx_n [1, H]) and h [1, H]
-    (None: the zero initial state, where R h = 0)."""
-    gx_rz, gx_n = gx
-    b_hn = None if w.b_hn is None else g.const(f"l{k}/b_hn", w.b_hn)
-    if h is None:
-        pre_rz = gx_rz
-        hn = b_hn  # R_n 0 + b_hn
+def gru_cell(g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: int, h: int | None) -> int:
+    """h' from this step's input projection gx [1, 3H] and h [1, H] (None: the zero initial
+    state, where R h = 0). Equations: DESIGN.md section 2 (PyTorch's GRU, linear_before_reset)."""
+    H = w.H
+    b_hh = None if w.b_hh is None else g.const(f"l{k}/b_hh", w.b_hh)
+    if h is not None:
+        hh = ops.fully_connected(g, f"{p}/hh", h, g.const(f"l{k}/R", w.R), b_hh)  # [1, 3H]
+        s = ops.add(g, f"{p}/s", gx, hh)
+        hn = ops.slice_(g, f"{p}/hn", hh, [0, 2 * H], [1, H])
+    elif b_hh is not None:  # R 0 + b_hh
+        s = ops.add(g, f"{p}/s", gx, b_hh)
+        hn = g.const(f"l{k}/b_hn", w.b_hh[None, 2 * H :])  # [1, H]
     else:
-        R_rz, R_n = g.const(f"l{k}/R_rz", w.R_rz), g.const(f"l{k}/R_n", w.R_n)
-        hr = ops.fully_connected(g, f"{p}/hrz", h, R_rz, None)  # [1, 2H]
-        pre_rz = ops.add(g, f"{p}/prz", gx_rz, hr)
-        hn = ops.fully_connected(g, f"{p}/hn", h, R_n, b_hn)  # [1, H]
-    rz = ops.logistic(g, f"{p}/rz", pre_rz)
-    r, z = ops.split(g, f"{p}/s", rz, 2)
-    pre_n = gx_n if hn is None else ops.add(g, f"{p}/pn", gx_n, ops.mul(g, f"{p}/rhn", r, hn))
+        s, hn = gx, None
+    # s = [-pre_r, pre_z, gx_n + hn]
+    rb, z, _ = ops.split(g, f"{p}/g", ops.logistic(g, f"{p}/sig", s), 3)  # rb = 1 - r
+    s_n = ops.slice_(g, f"{p}/sn", s, [0, 2 * H], [1, H])
+    # gx_n + r hn = s_n - rb hn
+    pre_n = s_n if hn is None else ops.sub(g, f"{p}/pn", s_n, ops.mul(g, f"{p}/rhn", rb, hn))
     n = ops.tanh(g, f"{p}/n", pre_n)
     if h is None:  # h' = (1 - z) n = n - z n
         return ops.sub(g, f"{p}/h", n, ops.mul(g, f"{p}/zn", z, n))
@@ -103,50 +111,72 @@ def gru_cell(
     return ops.add(g, f"{p}/h", n, ops.mul(g, f"{p}/zd", z, d))
 
 
-def project_step(g: SubgraphBuilder, p: str, w: GruWeights, k: int, x: int) -> tuple[int, int]:
-    """Per-step input projection (layers above the first, and the step model)."""
-    H = w.H
-    Wrz, brz = g.const(f"l{k}/Wx_rz", w.Wx[: 2 * H]), g.const(f"l{k}/bx_rz", w.bx[: 2 * H])
-    Wn, bn = g.const(f"l{k}/Wx_n", w.Wx[2 * H :]), g.const(f"l{k}/bx_n", w.bx[2 * H :])
-    return (
-        ops.fully_connected(g, f"{p}/xrz", x, Wrz, brz),
-        ops.fully_connected(g, f"{p}/xn", x, Wn, bn),
-    )
+def project(g: SubgraphBuilder, p: str, w: GruWeights, k: int, x: int) -> int:
+    """x [n, I] -> GX [n, 3H] = x W^T + b: one FULLY_CONNECTED for n steps."""
+    Wx, bx = g.const(f"l{k}/Wx", w.Wx), g.const(f"l{k}/bx", w.bx)
+    return ops.fully_connected(g, f"{p}/gx", x, Wx, bx)
+
+
+def stack_rows(g: SubgraphBuilder, name: str, xs: list[int]) -> int:
+    """n tensors [1, D] -> [n, D] as a tree of CONCATENATIONs of <= 5 inputs (all in XNNPACK)."""
+    level = 0
+    while len(xs) > 1:
+        groups = [xs[i : i + MAX_CONCAT] for i in range(0, len(xs), MAX_CONCAT)]
+        xs = [
+            grp[0] if len(grp) == 1
+            else ops.concatenation(g, f"{name}/cat{level}_{i}", grp, axis=0)
+            for i, grp in enumerate(groups)
+        ]  # fmt: skip
+        level += 1
+    return xs[0]
+
+
+Source = tuple[int, int, int]  # (tensor, row, column) of one step's gx [1, 3H]
+
+
+def _run_layer(
+    g: SubgraphBuilder, p: str, w: GruWeights, k: int, src: list[Source], h: int | None
+) -> list[int]:
+    """One layer over len(src) steps, each reading its gx with a static SLICE.
+    Returns h after every step."""
+    outs = []
+    for s, (gx, row, col) in enumerate(src):
+        q = f"{p}t{s}"
+        whole = g.shape_of(gx) == (1, 3 * w.H)  # already this step's row: no copy
+        gx_s = gx if whole else ops.slice_(g, f"{q}/gx", gx, [row, col], [1, 3 * w.H])
+        h = gru_cell(g, q, w, k, gx_s, h)
+        outs.append(h)
+    return outs
 
 
 def _run_steps(
-    g: SubgraphBuilder,
-    layers: list[GruWeights],
-    gx: list[int],
-    cols: list[tuple[int, int]],
-    h0: list[int | None],
+    g: SubgraphBuilder, layers: list[GruWeights], src: list[Source], h0: list[int | None]
 ) -> tuple[list[int], list[int]]:
-    """Every layer over len(cols) steps; step s of layer 0 reads its input projection in
-    gx[s] at cols[s] = (row, column).
+    """Every layer over len(src) steps, layer by layer: layer 0 reads its precomputed input
+    projection at src; each layer above projects all of the layer below's outputs at once.
     Returns the final h per layer and the top layer's h per step."""
-    below: list[int] = []
-    finals = []
+    finals: list[int] = []
+    outs: list[int] = []
     for k, (w, h_init) in enumerate(zip(layers, h0, strict=True)):
-        H, outs, h = w.H, [], h_init
-        for s, (row, col) in enumerate(cols):
-            p = f"l{k}t{s}"
-            if k == 0:  # this step's row of the precomputed projection: static SLICEs
-                gx_s = (
-                    ops.slice_(g, f"{p}/grz", gx[s], [row, col], [1, 2 * H]),
-                    ops.slice_(g, f"{p}/gn", gx[s], [row, col + 2 * H], [1, H]),
-                )
-            else:
-                gx_s = project_step(g, p, w, k, below[s])
-            h = gru_cell(g, p, w, k, gx_s, h)
-            outs.append(h)
+        if k > 0:
+            gx = project(g, f"l{k}", w, k, stack_rows(g, f"l{k}/rows", outs))
+            src = [(gx, s, 0) for s in range(len(outs))]
+        outs = _run_layer(g, f"l{k}", w, k, src, h_init)
         finals.append(outs[-1])
-        below = outs
-    return finals, below
+    return finals, outs
 
 
 def steps_per_iteration(T: int, wanted: int) -> int:
     """The largest S <= wanted that divides T."""
     return max(s for s in range(1, min(T, wanted) + 1) if T % s == 0)
+
+
+def default_steps_per_iteration(layers: list[GruWeights]) -> int:
+    """2 when two steps' recurrent weights fit LOOP_PACKED_BUDGET, else 1 (bench: h64 -> 2,
+    h128x2 -> 1 were the fastest under the plain Interpreter)."""
+    step_bytes = sum(w.R.nbytes for w in layers)
+    fits = [s for s in range(1, MAX_STEPS_PER_ITERATION + 1) if s * step_bytes <= PACKED_BUDGET]
+    return max(fits, default=1)
 
 
 class GruLowering:
@@ -159,12 +189,10 @@ class GruLowering:
             raise ValueError(f"unknown GRU layout {layout!r} (known: {', '.join(LAYOUTS)})")
         T, L, H = req.seq_len, req.spec.num_layers, req.spec.hidden_size
         mean = req.spec.head == "mean"
-        w0 = layers[0]
-        Wx, bx = g.const("l0/Wx", w0.Wx), g.const("l0/bx", w0.bx)
-        gx = ops.fully_connected(g, "l0/gx", x, Wx, bx)  # [T, 3H]: every step at once
+        gx = project(g, "l0", layers[0], 0, x)  # [T, 3H]: every step at once
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
-            _, tops = _run_steps(g, layers, [gx] * T, [(t, 0) for t in range(T)], [None] * L)
+            _, tops = _run_steps(g, layers, [(gx, t, 0) for t in range(T)], [None] * L)
             if not mean:
                 return Pooled(tops[-1], 1.0, details)
             acc = tops[0]
@@ -172,8 +200,8 @@ class GruLowering:
                 acc = ops.add(g, f"sum{t}", acc, tops[t])
             return Pooled(acc, 1.0 / T, details)
 
-        wanted = int(req.options.get("steps_per_iteration", STEPS_PER_ITERATION))
-        S = steps_per_iteration(T, wanted)
+        wanted = req.options.get("steps_per_iteration") or default_steps_per_iteration(layers)
+        S = steps_per_iteration(T, int(wanted))
         N = T // S
         details["steps_per_iteration"] = S
         gx2 = ops.reshape(g, "l0/gx2", gx, (N, S * 3 * H))  # row i: the steps of iteration i
@@ -195,14 +223,13 @@ class GruLowering:
         bv = loop_vars(body)
         i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
         row = ops.gather(body, "row", bv[-1], bv[0])  # [1, S*3H] (builtin: counter-indexed)
-        if 2 <= S <= 4:
-            # One SPLIT into the S steps' rows [1, 3H] (XNNPACK takes 2-4 outputs), so every
-            # step slices at the same offsets and shares the SLICE constants: smaller file.
-            parts = ops.split(body, "rows", row, S)
-            cols = [(0, 0)] * S
+        if S == 1:
+            src = [(row, 0, 0)]
+        elif S <= 4:  # one SPLIT into the S steps' rows [1, 3H] (XNNPACK takes 2-4 outputs)
+            src = [(part, 0, 0) for part in ops.split(body, "rows", row, S)]
         else:
-            parts, cols = [row] * S, [(0, s * 3 * H) for s in range(S)]
-        finals, tops = _run_steps(body, layers, parts, cols, list(bv[1 : 1 + L]))
+            src = [(row, 0, s * 3 * H) for s in range(S)]
+        finals, tops = _run_steps(body, layers, src, list(bv[1 : 1 + L]))
         outs = [i_next, *finals]
         if mean:
             acc = bv[1 + L]
@@ -220,7 +247,7 @@ class GruLowering:
         inp, new_h = x_t, []
         for k, (layer, h) in enumerate(zip(req.layers, states["h"], strict=True)):
             w = GruWeights.of(layer)
-            inp = gru_cell(g, f"l{k}", w, k, project_step(g, f"l{k}", w, k, inp), h)
+            inp = gru_cell(g, f"l{k}", w, k, project(g, f"l{k}", w, k, inp), h)
             new_h.append(inp)
         return inp, {"h": new_h}
 
