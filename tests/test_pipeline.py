@@ -18,6 +18,11 @@ hidden = 4
 epochs = 2
 [export]
 formats = ["onnx", "tflite"]
+[check]
+emulated = "off"
+limit = 8
+runs = 5
+warmup = 1
 """
 
 
@@ -61,7 +66,15 @@ def test_pipeline_runs_skips_and_reruns(cli, tmp_path):
     assert files == {"model.onnx", "model.step.onnx", "model.tflite", "model.step.tflite"}
     for name in ("report.md", "results.json", "training.png", "sizes.png"):
         assert (out / name).is_file(), name
-    assert "model.step.tflite" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "model.step.tflite" in report
+    rows = first["check"]["outputs"]["rows"]
+    assert {r["file"] for r in rows} == files and {r["target"] for r in rows} == {"local"}
+    for r in rows:  # float artifacts agree with the float model on the device
+        assert r["agreement"] == 1.0 and r["max_abs_error"] < 1e-4, r
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["artifacts"]) == 4 and results["artifacts"][0]["checks"]
+    assert (out / "pareto.png").is_file()
 
     again = json.loads(cli("pipeline", str(config), "-o", str(out), "--json").stdout)
     assert again["train"]["skipped"] and again["export"]["skipped"]
@@ -89,6 +102,14 @@ def test_typo_in_config_exits_2_and_keeps_results(cli, tmp_path):
     bad = write(tmp_path, TINY.replace("epochs = 2", "epochz = 2"), "bad.toml")
     assert_one_line_error(cli("pipeline", str(bad), "-o", str(out)), "epochz")
     assert (out / "train" / "model.safetensors").read_bytes() == before
+
+
+def test_broken_budget_exits_1_with_the_report(cli, tmp_path):
+    cfg = write(tmp_path, TINY.replace("[check]", "[check]\nmax_size_kb = 1.0"))
+    proc = cli("pipeline", str(cfg), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 1, proc.stderr
+    assert "size" in proc.stderr
+    assert "Budgets broken" in (tmp_path / "o" / "report.md").read_text()
 
 
 def test_missing_dataset_exits_2(cli, tmp_path):

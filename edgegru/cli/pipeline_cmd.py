@@ -22,7 +22,7 @@ from edgegru.cli._common import echo_json
 @click.option("--print-config", is_flag=True, help="Print the effective config as JSON and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(config, out, print_config, as_json) -> None:
-    """Run train -> export -> report from a TOML config (or the built-in default on `watch`).
+    """Run train -> export -> check -> report from a TOML config (default: built in, on `watch`).
 
     Each stage writes its own folder under OUT with a manifest; a re-run skips every stage whose
     config and inputs did not change. The report is OUT/report.md (+ PNGs, results.json).
@@ -37,6 +37,8 @@ def command(config, out, print_config, as_json) -> None:
       [train]   cell = "gru"  hidden = 32  layers = 1  head = "last"  epochs = 40
                 model = "runs/gru32"   # start from a bundle instead (with enabled = false)
       [export]  formats = ["onnx", "ort", "tflite"]  forms = ["sequence", "step"]
+      [check]   targets = ["local", "ssh://pi@raspberrypi"]  emulated = "auto"
+                max_accuracy_drop = 1.0  max_latency_us = 500   # budgets: exit 1 when broken
       [report]  plots = true
     """
     from edgegru.pipeline import Context, load_config, render_report, run_pipeline
@@ -75,6 +77,10 @@ def command(config, out, print_config, as_json) -> None:
             for name, r in results.items()
         }
         echo_json(summary | {"report": str(report) if report else None})
-        return
-    if report is not None:
+    elif report is not None:
         click.echo(f"report: {report}")
+    failures = results["check"].outputs.get("failures", []) if "check" in results else []
+    if failures:
+        from edgegru.errors import CheckFailed
+
+        raise CheckFailed("; ".join(failures))

@@ -4,7 +4,7 @@
 [data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
 [export]    formats = ["onnx", "ort", "tflite"]
-[check]     targets = ["local"]
+[check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
 [report]    enabled = true
 ```
 Every section has ``enabled``; a missing section takes its defaults (DESIGN.md section 7).
@@ -83,6 +83,30 @@ class ExportSection:
 
 
 @dataclass
+class CheckSection:
+    enabled: bool = True
+    targets: list[str] = field(default_factory=lambda: ["local"])
+    # "auto": also check on the emulated Pi 4 and Pi 5 when `edgegru targets setup
+    # qemu-aarch64` has built their userland; "off": never.
+    emulated: str = "auto"
+    limit: int = 0  # validation rows on real targets (0: the whole test split)
+    emulated_limit: int = 128  # rows on emulated targets (qemu runs ~30x slower)
+    runs: int = 200
+    warmup: int = 20
+    max_accuracy_drop: float | None = None  # percentage points
+    min_agreement: float | None = None
+    max_latency_us: float | None = None
+    max_size_kb: float | None = None
+    max_rss_mb: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.emulated not in ("auto", "off"):
+            raise ValueError("emulated must be 'auto' or 'off'")
+        if min(self.limit, self.emulated_limit, self.warmup) < 0 or self.runs < 1:
+            raise ValueError("limit, emulated_limit and warmup must be >= 0, runs >= 1")
+
+
+@dataclass
 class ReportSection:
     enabled: bool = True
     plots: bool = True
@@ -93,6 +117,7 @@ class PipelineConfig:
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
     export: ExportSection = field(default_factory=ExportSection)
+    check: CheckSection = field(default_factory=CheckSection)
     report: ReportSection = field(default_factory=ReportSection)
 
     def to_json(self) -> dict[str, Any]:

@@ -112,6 +112,15 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
                     f"{_fmt(c.get('peak_rss_mb'), 1)} |"
                 )
         lines.append("")
+    if any(c.get("emulated") for r in rows for c in r["checks"]):
+        note = (
+            "Timings on emulated targets (qemu-aarch64) are not device timings: they show that "
+            "the file runs and gives these outputs on aarch64, nothing about speed."
+        )
+        lines += [note, ""]
+    failures = stages.get("check", {}).get("outputs", {}).get("failures", [])
+    if failures:
+        lines += ["**Budgets broken:** " + "; ".join(failures), ""]
     lines += ["## Stages", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {s.get('seconds', 0):.1f} |" for name, s in stages.items()]
     lines.append("")
@@ -157,6 +166,26 @@ def render_plots(out: Path, results: dict[str, Any]) -> list[str]:
         _save(fig, out / "sizes.png")
         plt.close(fig)
         names.append("sizes.png")
+    checked = [(r, c) for r in rows for c in r["checks"] if c.get("accuracy") is not None]
+    if checked:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for r, c in checked:
+            style = "o" if r["format"] != "tflite" else "s"
+            label = f"{r['file']} @ {c['target']}"
+            axes[0].plot(r["size_bytes"] / 1024, c["accuracy"], style, label=label)
+            if not c.get("emulated") and c.get("p50_us"):
+                axes[1].plot(c["p50_us"], c["accuracy"], style)
+        axes[0].set_xlabel("file size (KB)")
+        axes[1].set_xlabel("median latency (us), real targets only")
+        for ax in axes:
+            ax.set_ylabel("accuracy on the target")
+            ax.grid(alpha=0.3)
+        fig.legend(loc="lower center", ncol=3, fontsize=7)
+        fig.suptitle("Accuracy vs size and latency, every artifact on every target")
+        fig.tight_layout(rect=(0, 0.18, 1, 1))
+        _save(fig, out / "pareto.png")
+        plt.close(fig)
+        names.append("pareto.png")
     return names
 
 

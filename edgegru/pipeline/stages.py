@@ -84,3 +84,63 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             for a in artifacts
         ]
     }  # fmt: skip
+
+
+def _check_targets(ctx: Context) -> list[tuple[str, int]]:
+    """(target, row limit) pairs: the configured targets, plus the emulated Pis when set up."""
+    c = ctx.config.check
+    pairs = [(t, c.limit) for t in c.targets]
+    if c.emulated == "auto":
+        from edgegru.targets.qemu_rootfs import cache_dir, is_ready
+
+        if is_ready(cache_dir()):
+            named = {t for t, _ in pairs}
+            pairs += [(t, c.emulated_limit) for t in ("qemu-aarch64:pi4", "qemu-aarch64:pi5")
+                      if t not in named]  # fmt: skip
+    return pairs
+
+
+def _check_inputs(ctx: Context) -> dict[str, Any]:
+    return {"targets": _check_targets(ctx)}
+
+
+@stage("check", section="check", needs=("train", "export"), extra_inputs=_check_inputs)
+def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
+    """Run every artifact on every target; compare with the float model; apply the budgets."""
+    import numpy as np
+
+    from edgegru.bundle import load_bundle
+    from edgegru.evaluate import predict
+    from edgegru.targets.config import Budgets, RunConfig
+    from edgegru.targets.session import CheckInputs, run_check
+    from edgegru.types import SequenceData
+
+    c = ctx.config.check
+    bundle = load_bundle(ctx.results["train"].folder)
+    ds = ctx.data()
+    export_dir = ctx.results["export"].folder
+    files = [export_dir / a["file"] for a in ctx.results["export"].outputs["artifacts"]]
+    budgets = Budgets(c.max_accuracy_drop, c.min_agreement, c.max_latency_us, c.max_size_kb,
+                      c.max_rss_mb)  # fmt: skip
+
+    def reference(X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        return predict(bundle, SequenceData(X, np.zeros(len(X)), lengths))
+
+    rows: list[dict[str, Any]] = []
+    for target, limit in _check_targets(ctx):
+        part = ds.test
+        if limit:
+            cut = slice(0, limit)
+            part = SequenceData(part.X[cut], part.y[cut],
+                                None if part.lengths is None else part.lengths[cut])  # fmt: skip
+        emulated = target.startswith("qemu")
+        cfg = RunConfig(warmup=min(c.warmup, 2) if emulated else c.warmup,
+                        runs=min(c.runs, 5) if emulated else c.runs)  # fmt: skip
+        ctx.say("check", f"{len(files)} artifacts on {target} ({len(part)} sequences)")
+        for row in run_check(files, [target], CheckInputs(part, ds.task, reference), cfg, budgets):
+            data = row.to_json()
+            lat = row.latency_us
+            data.update(file=Path(row.artifact).name, p50_us=lat.get("p50"),
+                        p90_us=lat.get("p90"))  # fmt: skip
+            rows.append(data)
+    return {"rows": rows, "failures": [f for r in rows for f in r.get("failures", [])]}
