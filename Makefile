@@ -43,6 +43,10 @@ test: setup system-deps targets-setup
 test-fast: setup system-deps targets-setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
+# Every side-by-side benchmark (minutes); writes bench/results/*.json and summary.md.
+bench: setup
+	$(BIN)/python -m bench
+
 lint: setup
 	$(BIN)/ruff check .
 

@@ -1,0 +1,78 @@
+"""``python -m bench`` (or ``make bench``): every side-by-side benchmark in one go.
+
+Runs each bench script in its own process (one torch/ORT/LiteRT setup each, no state carried
+between them), each writing ``bench/results/<name>.json`` and printing its Markdown table; then
+collects the tables into ``bench/results/summary.md``. A script that fails is recorded with its
+error in the summary, not hidden. ``--quick`` runs fewer timed iterations (a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import timing
+
+# One line per bench script: (module, title, arguments of a quick run).
+SCRIPTS: list[tuple[str, str, list[str]]] = [
+    ("bench.onnx", "ONNX: edgegru vs torch.onnx.export vs PyTorch eager", ["--runs", "50"]),
+    ("bench.onnx_int8", "ONNX int8-dynamic vs float", ["--runs", "50"]),
+    ("bench.tflite", "TFLite/LiteRT: edgegru GRU lowerings vs ORT and litert-torch",
+     ["--runs", "30", "--no-peers"]),
+]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Few iterations: a smoke run.")
+    parser.add_argument(
+        "--only", default="", help="Comma-separated script names, e.g. onnx,tflite."
+    )
+    args = parser.parse_args(argv)
+    wanted = {f"bench.{n}" for n in args.only.split(",") if n}
+    if args.quick:  # smoke numbers never replace the measured ones
+        import os
+        import tempfile
+
+        os.environ["EDGEGRU_BENCH_RESULTS"] = tempfile.mkdtemp(prefix="edgegru-bench-")
+        timing.RESULTS = Path(os.environ["EDGEGRU_BENCH_RESULTS"])
+    env = timing.environment()
+    parts = [
+        "# edgegru benchmarks",
+        "",
+        f"{env['cpu'] or env['machine']}, {env['cores']} cores, Python {env['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+        + f"; {env['time']}. Compare ratios within one table only.",
+        "",
+    ]
+    failed = 0
+    for module, title, quick in SCRIPTS:
+        if wanted and module not in wanted:
+            continue
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", module, *(quick if args.quick else [])]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        print(f"{module}: exit {proc.returncode} in {seconds:.0f} s", file=sys.stderr)
+        parts += [f"## {title}", "", f"`python -m {module}` ({seconds:.0f} s)", ""]
+        if proc.returncode == 0:
+            parts += [proc.stdout.strip(), ""]
+        else:
+            failed += 1
+            err = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            parts += [f"**failed** (exit {proc.returncode}): `{err}`", ""]
+    timing.RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = timing.RESULTS / "summary.md"
+    tmp = summary.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(parts))
+    Path(tmp).replace(summary)
+    print("\n".join(parts))
+    print(f"-> {summary}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
