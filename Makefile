@@ -31,11 +31,11 @@ system-deps:
 targets-setup: setup system-deps
 	$(BIN)/edgegru targets setup qemu-aarch64
 
-# Until `edgegru pipeline` lands: train, evaluate and export every format.
+# The main job on the built-in default: train on `watch`, export every format and form, check
+# every file on this machine (and on the emulated Pis once `make targets-setup` has built them),
+# report into runs/demo/report.md. A re-run skips the stages that did not change.
 demo: setup
-	$(BIN)/edgegru train --dataset watch --cell gru --hidden 32 -o runs/demo
-	$(BIN)/edgegru evaluate runs/demo
-	$(BIN)/edgegru export runs/demo --format onnx --format ort --format tflite -o runs/demo/export
+	$(BIN)/edgegru pipeline -o runs/demo
 
 test: setup system-deps targets-setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

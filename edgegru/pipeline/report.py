@@ -97,16 +97,18 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
         ]
     rows = artifact_rows(results)
     if rows:
-        lines += ["## Artifacts", "",
-                  "| file | format | form | precision | size KB | nodes/ops | target | accuracy "
-                  "| agreement | max abs err | p50 us | p90 us | peak RSS MB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        columns = ("file", "format", "form", "precision", "size KB", "nodes/ops", "target", "n",
+                   "accuracy", "float model", "agreement", "max abs err", "p50 us", "p90 us",
+                   "peak RSS MB")  # fmt: skip
+        lines += ["## Artifacts", "", "| " + " | ".join(columns) + " |",
+                  "|" + "---|" * len(columns)]  # fmt: skip
         for r in rows:
             base = (f"| {r['file']} | {r['format']} | {r['form']} | {r['precision']} | "
                     f"{r['size_bytes'] / 1024:.1f} | {_fmt(r.get('nodes'))} |")  # fmt: skip
             for c in r["checks"] or [{}]:
                 lines.append(
-                    base + f" {c.get('target', '-')} | {_fmt(c.get('accuracy'))} | "
+                    base + f" {c.get('target', '-')} | {_fmt(c.get('n'))} | "
+                    f"{_fmt(c.get('accuracy'))} | {_fmt(c.get('reference_accuracy'))} | "
                     f"{_fmt(c.get('agreement'))} | {_fmt(c.get('max_abs_error'), 6)} | "
                     f"{_fmt(c.get('p50_us'), 1)} | {_fmt(c.get('p90_us'), 1)} | "
                     f"{_fmt(c.get('peak_rss_mb'), 1)} |"

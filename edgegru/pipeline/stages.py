@@ -129,10 +129,12 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for target, limit in _check_targets(ctx):
         part = ds.test
-        if limit:
-            cut = slice(0, limit)
-            part = SequenceData(part.X[cut], part.y[cut],
-                                None if part.lengths is None else part.lengths[cut])  # fmt: skip
+        if limit and limit < len(part):
+            # evenly spaced rows: the test split is ordered by recording, so its first rows would
+            # be one subject and one or two classes
+            idx = np.linspace(0, len(part) - 1, limit).round().astype(np.int64)
+            part = SequenceData(part.X[idx], part.y[idx],
+                                None if part.lengths is None else part.lengths[idx])  # fmt: skip
         emulated = target.startswith("qemu")
         cfg = RunConfig(warmup=min(c.warmup, 2) if emulated else c.warmup,
                         runs=min(c.runs, 5) if emulated else c.runs)  # fmt: skip
