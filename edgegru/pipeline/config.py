@@ -3,6 +3,7 @@
 ```toml
 [data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
+[quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
 [report]    enabled = true
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
-from edgegru.types import CELLS, FORMATS, FORMS, HEADS
+from edgegru.types import CALIBRATION_METHODS, CELLS, FORMATS, FORMS, HEADS, QUANT_SCHEMES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,6 +66,25 @@ class TrainSection:
             raise ValueError("hidden, layers and epochs must be >= 1")
         if not self.enabled and not self.model:
             raise ValueError("with enabled = false, name an existing bundle as model")
+
+
+@dataclass
+class QuantizeSection:
+    enabled: bool = True
+    # dynamic: int8 weights; static: full integer (GRU); qat: static + fake-quant fine-tuning
+    schemes: list[str] = field(default_factory=lambda: ["dynamic", "static"])
+    calib: int = 512  # calibration sequences from the training split
+    method: str = "mse"  # minmax | percentile | mse (measured best on watch)
+    qat_epochs: int = 5
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.schemes if s not in QUANT_SCHEMES]
+        if bad:
+            raise ValueError(f"unknown scheme {bad[0]!r} (known: {', '.join(QUANT_SCHEMES)})")
+        if self.method not in CALIBRATION_METHODS:
+            raise ValueError(f"method must be one of {', '.join(CALIBRATION_METHODS)}")
+        if self.calib < 1 or self.qat_epochs < 1:
+            raise ValueError("calib and qat_epochs must be >= 1")
 
 
 @dataclass
@@ -116,6 +136,7 @@ class ReportSection:
 class PipelineConfig:
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
+    quantize: QuantizeSection = field(default_factory=QuantizeSection)
     export: ExportSection = field(default_factory=ExportSection)
     check: CheckSection = field(default_factory=CheckSection)
     report: ReportSection = field(default_factory=ReportSection)

@@ -95,6 +95,22 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"Float model on the test split: {metrics}",
             "",
         ]
+    quant = stages.get("quantize", {}).get("outputs", {})
+    if quant.get("schemes") or quant.get("skipped"):
+        lines += ["## int8", "",
+                  "Host-side: the float model vs its int8 form (static/qat: the NumPy int8 "
+                  "reference of LiteRT's integer kernels; dynamic: int8-rounded weights).", "",
+                  "| scheme | float | int8 | same class as float | logit SQNR dB |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for scheme, q in quant.get("schemes", {}).items():
+            key = "accuracy" if "accuracy" in q["float"] else "rmse"
+            lines.append(f"| {scheme} | {key} {_fmt(q['float'][key])} | {_fmt(q['int8'][key])} | "
+                         f"{_fmt(q.get('agreement'))} | {_fmt(q['sqnr_db'], 1)} |")  # fmt: skip
+        lines += [
+            f"| {scheme} | skipped: {why} | | | |"
+            for scheme, why in quant.get("skipped", {}).items()
+        ]
+        lines.append("")
     rows = artifact_rows(results)
     if rows:
         columns = ("file", "format", "form", "precision", "size KB", "nodes/ops", "target", "n",
@@ -114,6 +130,10 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
                     f"{_fmt(c.get('peak_rss_mb'), 1)} |"
                 )
         lines.append("")
+    skipped = stages.get("export", {}).get("outputs", {}).get("skipped", [])
+    if skipped:
+        lines += ["Not exported (the writer does not support it yet):", ""]
+        lines += [f"- {s}" for s in skipped] + [""]
     if any(c.get("emulated") for r in rows for c in r["checks"]):
         note = (
             "Timings on emulated targets (qemu-aarch64) are not device timings: they show that "

@@ -67,23 +67,81 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     }
 
 
-@stage("export", section="export", needs=("train",))
+PRECISION_OF_SCHEME = {"dynamic": "int8-dynamic", "static": "int8-static", "qat": "int8-static"}
+
+
+@stage("quantize", section="quantize", needs=("train",))
+def quantize_stage(ctx: Context, folder: Path) -> dict[str, Any]:
+    """One int8 bundle per scheme in ``folder/<scheme>``; a scheme the model's cell does not
+    support yet is recorded as skipped with the reason."""
+    import copy
+
+    from edgegru.bundle import load_bundle, save_bundle
+    from edgegru.errors import BadInput
+    from edgegru.quantize import QuantizeConfig, quantize_
+    from edgegru.quantize.compare import compare
+
+    q = ctx.config.quantize
+    float_bundle = load_bundle(ctx.results["train"].folder)
+    ds = ctx.data()
+    done: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for scheme in q.schemes:
+        ctx.say("quantize", scheme)
+        cfg = QuantizeConfig(scheme=scheme, calib=q.calib, method=q.method, qat_epochs=q.qat_epochs)
+        bundle = copy.deepcopy(float_bundle)
+        try:
+            quantize_(bundle, cfg, ds)
+        except BadInput as e:
+            skipped[scheme] = str(e)
+            continue
+        save_bundle(bundle, folder / scheme)
+        result = compare(float_bundle, bundle, ds.test, ds.task)
+        done[scheme] = {
+            "bundle": scheme, "precision": PRECISION_OF_SCHEME[scheme],
+            "float": result["float"], "int8": result["int8"],
+            "sqnr_db": result["sqnr_db"], "agreement": result.get("agreement"),
+        }  # fmt: skip
+    return {"schemes": done, "skipped": skipped}
+
+
+def _row(a: Any, folder: Path) -> dict[str, Any]:
+    return {"file": str(Path(a.path).relative_to(folder)), "format": a.format, "form": a.form,
+            "precision": a.precision, "size_bytes": a.size_bytes,
+            "nodes": a.details.get("nodes", a.details.get("ops"))}  # fmt: skip
+
+
+def _export_inputs(ctx: Context) -> dict[str, Any]:
+    """The int8 bundles, when the quantize stage ran (it is optional, so not in ``needs``)."""
+    q = ctx.results.get("quantize")
+    return {"quantize": q.fingerprint if q is not None else None}
+
+
+@stage("export", section="export", needs=("train",), extra_inputs=_export_inputs)
 def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
-    """Write every configured format and form of the float model."""
+    """Every configured format and form of the float model, and of each int8 bundle (in
+    ``folder/<scheme>/``); a format that cannot write a precision yet is recorded as skipped."""
     from edgegru.bundle import load_bundle
+    from edgegru.errors import BadInput
     from edgegru.export import ExportConfig, export
 
     e = ctx.config.export
     bundle = load_bundle(ctx.results["train"].folder)
     artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
-    return {
-        "artifacts": [
-            {"file": Path(a.path).name, "format": a.format, "form": a.form,
-             "precision": a.precision, "size_bytes": a.size_bytes,
-             "nodes": a.details.get("nodes", a.details.get("ops"))}
-            for a in artifacts
-        ]
-    }  # fmt: skip
+    rows = [_row(a, folder) for a in artifacts]
+    skipped: list[str] = []
+    quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
+    for scheme, info in quantized.items():
+        qbundle = load_bundle(ctx.results["quantize"].folder / info["bundle"])
+        for fmt in e.formats:
+            cfg = ExportConfig(formats=(fmt,), forms=tuple(e.forms), precision=info["precision"])
+            try:
+                written = export(qbundle, cfg, folder / scheme)
+            except BadInput as err:
+                skipped.append(f"{fmt} {info['precision']} ({scheme}): {err}")
+                continue
+            rows += [_row(a, folder) for a in written]
+    return {"artifacts": rows, "skipped": skipped}
 
 
 def _check_targets(ctx: Context) -> list[tuple[str, int]]:
@@ -142,7 +200,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         for row in run_check(files, [target], CheckInputs(part, ds.task, reference), cfg, budgets):
             data = row.to_json()
             lat = row.latency_us
-            data.update(file=Path(row.artifact).name, p50_us=lat.get("p50"),
+            data.update(file=str(Path(row.artifact).relative_to(export_dir)), p50_us=lat.get("p50"),
                         p90_us=lat.get("p90"))  # fmt: skip
             rows.append(data)
     return {"rows": rows, "failures": [f for r in rows for f in r.get("failures", [])]}
