@@ -50,12 +50,23 @@ def main() -> None:
 # Explicit registration of every command (one file each).
 from edgegru.cli import (  # noqa: E402
     datasets_cmd,
+    distill_cmd,
     evaluate_cmd,
     export_cmd,
     import_cmd,
     info_cmd,
+    prune_cmd,
     train_cmd,
 )
 
-for _module in (datasets_cmd, train_cmd, evaluate_cmd, info_cmd, import_cmd, export_cmd):
+for _module in (
+    datasets_cmd,
+    train_cmd,
+    evaluate_cmd,
+    info_cmd,
+    import_cmd,
+    prune_cmd,
+    distill_cmd,
+    export_cmd,
+):
     main.add_command(_module.command)
