@@ -5,7 +5,7 @@ training subjects (val_fraction 0) and scored on held-out subjects 8-10:
   labels      GRU-H trained from the labels only (the baseline)
   distill     GRU-H distilled from the teacher (edgegru.compress.distill)
   prune       the teacher structurally pruned to H in 3 rounds, each fine-tuned with distillation
-plus, for seed 0, the teacher magnitude-pruned to 90% (dense size unchanged; gzip reported).
+and `sparse90`: the teacher magnitude-pruned to 90% (dense size unchanged; gzip reported).
 
 Every run is cached as one JSON under --work, so seeds can run as parallel processes
 (``--seeds 0``, ``--seeds 1``, ...) and ``--collect`` then writes bench/results/compress.json and
@@ -110,7 +110,7 @@ def _ft(seed: int):
     return dataclasses.replace(default_finetune_config(seed), lr=3e-3)
 
 
-def run_seed(seed: int, work: Path, hidden: tuple[int, ...]) -> None:
+def run_seed(seed: int, work: Path, hidden: tuple[int, ...], methods: tuple[str, ...]) -> None:
     import torch
 
     from edgegru.datasets import load_dataset
@@ -124,9 +124,7 @@ def run_seed(seed: int, work: Path, hidden: tuple[int, ...]) -> None:
         "parameters": t.spec.num_parameters(), "float32_bytes": 4 * t.spec.num_parameters(),
         "int8_bytes": None, "accuracy": evaluate(t, ds)["accuracy"],
     })  # fmt: skip
-    jobs = [(m, h) for h in hidden for m in METHODS]
-    if seed == 0:
-        jobs.insert(6, ("sparse90", TEACHER_H))
+    jobs = [(m, h) for h in hidden for m in methods]
     for method, h in jobs:
         row = cached(
             work / f"row-{method}-h{h}-s{seed}.json",
@@ -228,6 +226,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0", help="comma-separated seeds to run in this process")
     ap.add_argument("--hidden", default=",".join(map(str, HIDDEN)))
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS} and sparse90")
     ap.add_argument("--work", type=Path, default=Path("runs/bench-compress"))
     ap.add_argument("--collect", action="store_true", help="aggregate cached runs and plot")
     args = ap.parse_args()
@@ -237,7 +236,7 @@ def main() -> None:
         return
     hidden = tuple(int(h) for h in args.hidden.split(","))
     for seed in (int(s) for s in args.seeds.split(",")):
-        run_seed(seed, args.work, hidden)
+        run_seed(seed, args.work, hidden, tuple(args.methods.split(",")))
 
 
 if __name__ == "__main__":
