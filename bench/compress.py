@@ -164,6 +164,8 @@ def collect(work: Path) -> None:
          and s["accuracy_mean"] >= teacher_row["accuracy_mean"] - 0.01]  # fmt: skip
     b = [s for s in students if s["int8_bytes"] <= BUDGET_B_BYTES
          and s["accuracy_mean"] >= BUDGET_B_ACC]  # fmt: skip
+    b_params = [s for s in students if s["parameters"] <= BUDGET_B_BYTES
+                and s["accuracy_mean"] >= BUDGET_B_ACC]  # fmt: skip
     checks = {
         "a": {
             "rule": "int8 bytes <= teacher float32 bytes / 20 at >= teacher accuracy - 0.01",
@@ -176,6 +178,12 @@ def collect(work: Path) -> None:
             "rule": f"int8 bytes <= {BUDGET_B_BYTES} at accuracy >= {BUDGET_B_ACC}",
             "holds": bool(b),
             "meeting": [(s["method"], s["hidden"]) for s in b],
+        },
+        "b_by_parameters": {
+            "rule": f"<= {BUDGET_B_BYTES} parameters (int8 weights AND biases at 1 byte) "
+            f"at accuracy >= {BUDGET_B_ACC}",
+            "holds": bool(b_params),
+            "meeting": [(s["method"], s["hidden"]) for s in b_params],
         },
     }
     path = write_results("compress", {"summary": summary, "rows": rows, "checks": checks})
@@ -195,6 +203,7 @@ def plot(summary: list[dict[str, Any]], teacher_row: dict[str, Any], path: Path)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, marker in zip(METHODS, "osD", strict=True):
@@ -213,6 +222,8 @@ def plot(summary: list[dict[str, Any]], teacher_row: dict[str, Any], path: Path)
                label="1/20 of teacher float32 bytes")  # fmt: skip
     ax.axvline(BUDGET_B_BYTES / 1024, color="tab:purple", ls=":", lw=1, label="4 KiB")
     ax.set_xscale("log")
+    ax.set_xticks([0.5, 1, 2, 4, 8, 16])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("int8 parameter bytes (KiB; int8 weights, int32 biases)")
     ax.set_ylabel("accuracy, held-out subjects 8-10")
     ax.set_title("watch: compressed GRU students of a GRU-128 (mean +- std over seeds)")

@@ -83,7 +83,7 @@ def target_hidden(spec: ModelSpec, cfg: StructuredPruneConfig) -> int:
     if cfg.hidden_size is not None:
         if cfg.hidden_size > spec.hidden_size:
             raise BadInput(
-                f"--hidden {cfg.hidden_size} is larger than the model's {spec.hidden_size} units"
+                f"hidden size {cfg.hidden_size} is larger than the model's {spec.hidden_size} units"
             )
         return cfg.hidden_size
     assert cfg.max_params is not None
@@ -95,7 +95,7 @@ def target_hidden(spec: ModelSpec, cfg: StructuredPruneConfig) -> int:
     if not fits:
         smallest = dataclasses.replace(spec, hidden_size=1).num_parameters()
         raise BadInput(
-            f"--params {cfg.max_params} is below the smallest model of this shape "
+            f"a budget of {cfg.max_params} parameters is below the smallest model of this shape "
             f"({smallest} parameters at 1 hidden unit)"
         )
     return fits[-1]
