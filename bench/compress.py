@@ -75,14 +75,17 @@ def run(method: str, hidden: int, seed: int, ds, work: Path) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if method == "labels":
         bundle = train(spec, ds, train_cfg(seed), out).bundle
-    elif method == "distill":
-        cfg = DistillConfig(train=train_cfg(seed))
+    elif method.startswith("distill"):  # distill, or distill-T-alpha (e.g. distill-2-0.5)
+        _, *opts = method.split("-")
+        ta = {"temperature": float(opts[0]), "alpha": float(opts[1])} if opts else {}
+        cfg = DistillConfig(train=train_cfg(seed), **ta)
         bundle = distill(teacher(ds, seed, work), spec, ds, cfg, out).bundle
-    elif method == "prune":
+    elif method in ("prune", "prune-labels"):  # fine-tuned with the teacher / labels only
         t = teacher(ds, seed, work)
         bundle = dataclasses.replace(t, weights=dict(t.weights))
         cfg = StructuredPruneConfig(hidden_size=hidden, steps=3, finetune_epochs=10)
-        prune_(bundle, cfg, ds, train=_ft(seed), objective=Distillation(t))
+        objective = Distillation(t) if method == "prune" else None
+        prune_(bundle, cfg, ds, train=_ft(seed), objective=objective)
     elif method == "sparse90":
         t = teacher(ds, seed, work)
         bundle = dataclasses.replace(t, weights=dict(t.weights))
@@ -158,7 +161,7 @@ def collect(work: Path) -> None:
             **{k: first[k] for k in first if "gzip" in k or k == "sparsity"},
         })  # fmt: skip
     teacher_row = next(s for s in summary if s["method"] == "teacher")
-    students = [s for s in summary if s["method"] in METHODS]
+    students = [s for s in summary if s["method"] not in ("teacher", "sparse90")]
     budget_a = teacher_row["float32_bytes"] / 20
     a = [s for s in students if s["int8_bytes"] <= budget_a
          and s["accuracy_mean"] >= teacher_row["accuracy_mean"] - 0.01]  # fmt: skip
@@ -215,6 +218,10 @@ def plot(summary: list[dict[str, Any]], teacher_row: dict[str, Any], path: Path)
                 yerr=[s["accuracy_std"] for s in pts],
                 marker=marker, capsize=3, label=f"GRU-H, {method}",
             )  # fmt: skip
+    for s in summary:  # one-off variants (e.g. distill-2-0.5, prune-labels) as single points
+        if s["method"] not in (*METHODS, "teacher", "sparse90"):
+            ax.plot(s["int8_bytes"] / 1024, s["accuracy_mean"], "x", ms=7,
+                    label=f"GRU-{s['hidden']} {s['method']} (n={len(s['seeds'])})")  # fmt: skip
     t_acc = teacher_row["accuracy_mean"]
     ax.axhline(t_acc, color="k", ls="--", lw=1, label=f"GRU-128 teacher (float32, {t_acc:.3f})")
     ax.axhline(t_acc - 0.01, color="k", ls=":", lw=1, label="teacher - 1 pt")
