@@ -5,7 +5,9 @@ training subjects (val_fraction 0) and scored on held-out subjects 8-10:
   labels      GRU-H trained from the labels only (the baseline)
   distill     GRU-H distilled from the teacher (edgegru.compress.distill)
   prune       the teacher structurally pruned to H in 3 rounds, each fine-tuned with distillation
-and `sparse90`: the teacher magnitude-pruned to 90% (dense size unchanged; gzip reported).
+and, with --methods: `prune-labels` (pruned, fine-tuned on the labels only), `distill-T-alpha`
+(e.g. distill-2-0.5: other distillation settings), `sparse90` (the teacher magnitude-pruned to
+90%, fine-tuned with itself as teacher; dense size unchanged, gzip reported).
 
 Every run is cached as one JSON under --work, so seeds can run as parallel processes
 (``--seeds 0``, ``--seeds 1``, ...) and ``--collect`` then writes bench/results/compress.json and
