@@ -149,6 +149,32 @@ def _tensors(data: SequenceData, idx: np.ndarray, task: str) -> tuple[torch.Tens
     return X, y, lengths
 
 
+class Objective:
+    """What a run optimises, beyond the defaults (cross-entropy or MSE on the labels).
+
+    Compression plugs in here instead of writing its own loop: distillation replaces
+    ``batch_loss``, magnitude pruning re-applies its masks in ``after_step`` and raises the
+    sparsity in ``before_epoch``. The default changes nothing.
+    """
+
+    def batch_loss(
+        self,
+        trainer: _Trainer,
+        out: torch.Tensor,
+        y: torch.Tensor,
+        batch: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """``out`` [B, O] from ``batch`` = (x [B, T, F] as augmented, lengths [B]), the inputs
+        the model just saw; ``y`` the labels of the batch."""
+        return trainer.loss(out, y)
+
+    def before_epoch(self, trainer: _Trainer) -> None:
+        """Called before every epoch (``trainer.epoch`` is the 0-based epoch about to run)."""
+
+    def after_step(self, trainer: _Trainer) -> None:
+        """Called after every optimizer step."""
+
+
 class _Trainer:
     """The state of one run: model, optimizer, RNG, history; checkpointable as plain tensors."""
 
@@ -157,12 +183,15 @@ class _Trainer:
         spec: ModelSpec,
         data: Dataset,
         cfg: TrainConfig,
-        out: Path,
+        out: Path | None,
+        objective: Objective | None = None,
         model: torch.nn.Module | None = None,
     ) -> None:
         """``model``: fine-tune this module (e.g. QAT's fake-quantized GRU, which takes the same
-        inputs and has the same parameter names) instead of a freshly initialised one."""
+        inputs and has the same parameter names) instead of a freshly initialised one;
+        ``objective``: the loss and hooks (distillation, pruning masks)."""
         self.spec, self.data, self.cfg, self.out = spec, data, cfg, out
+        self.objective = objective or Objective()
         self.task = data.task
         fit_idx, val_idx = split_validation(data.train, cfg.val_fraction, cfg.seed)
         self.fit = _tensors(data.train, fit_idx, self.task)
@@ -226,14 +255,18 @@ class _Trainer:
         X, y, lengths = self.fit
         order = torch.randperm(len(X), generator=self.gen)
         total, count = 0.0, 0
+        self.objective.before_epoch(self)
         for i in range(0, len(X), self.cfg.batch_size):
             b = order[i : i + self.cfg.batch_size]
-            loss = self.loss(self.model(self.augment(X[b]), lengths[b]), y[b])
+            xb = self.augment(X[b])
+            out = self.model(xb, lengths[b])
+            loss = self.objective.batch_loss(self, out, y[b], (xb, lengths[b]))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
             self.opt.step()
+            self.objective.after_step(self)
             total += float(loss.detach()) * len(b)
             count += len(b)
         score = self.score(self.val) if self.val is not None else -total / count
@@ -273,6 +306,7 @@ class _Trainer:
             opt_steps[n] = float(st["step"])
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.shuffle"] = self.gen.get_state()
+        assert self.out is not None, "a run without an output folder has no checkpoint"
         folder = self.out / CHECKPOINT_DIR
         data = save({k: v.contiguous() for k, v in tensors.items()})
         meta = {
@@ -292,6 +326,7 @@ class _Trainer:
         from safetensors import SafetensorError
         from safetensors.torch import load
 
+        assert self.out is not None, "a run without an output folder has no checkpoint"
         folder = self.out / CHECKPOINT_DIR
         try:
             meta = json.loads((folder / "state.json").read_text())
@@ -346,9 +381,11 @@ def train(
     *,
     resume: bool = False,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    objective: Objective | None = None,
 ) -> TrainResult:
     """Train ``spec`` on ``data`` and write the bundle, ``metrics.json`` and a checkpoint into
-    ``out``. ``spec.normalization`` is replaced by one fitted on the training split."""
+    ``out``. ``spec.normalization`` is replaced by one fitted on the training split.
+    ``objective`` changes the loss or adds per-step work (distillation, pruning masks)."""
     torch.set_num_threads(cfg.threads or default_threads())
     if spec.input_size != data.num_features:
         raise BadInput(
@@ -363,7 +400,7 @@ def train(
         labels=spec.labels or data.labels,
         feature_names=spec.feature_names or data.feature_names,
     )
-    trainer = _Trainer(spec, data, cfg, out)
+    trainer = _Trainer(spec, data, cfg, out, objective)
     if resume:
         trainer.load_checkpoint()
     stopped_early = False
@@ -398,3 +435,40 @@ def train(
         {"history": trainer.history, "test": test_metrics, "stopped_early": stopped_early},
     )
     return TrainResult(bundle, trainer.history, test_metrics, stopped_early)
+
+
+def finetune(
+    bundle: Bundle,
+    data: Dataset,
+    cfg: TrainConfig,
+    *,
+    objective: Objective | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> Bundle:
+    """Continue training ``bundle`` for ``cfg.epochs`` epochs and return the new weights (the
+    bundle's normalization and labels kept; nothing is written).
+
+    Returns the LAST epoch, with no early stopping: the cosine schedule anneals to zero, and a
+    pruning schedule raises the loss on purpose while it runs, so "best so far" would pick an
+    epoch from before the final sparsity.
+    """
+    from edgegru.model import model_from_bundle
+
+    torch.set_num_threads(cfg.threads or default_threads())
+    if bundle.spec.input_size != data.num_features:
+        raise BadInput(
+            f"the model takes {bundle.spec.input_size} features, the data has {data.num_features}"
+        )
+    trainer = _Trainer(bundle.spec, data, cfg, None, objective)
+    trainer.model.load_state_dict(model_from_bundle(bundle).state_dict())
+    if trainer.task == "regression":
+        # Unfold the target scaling final_model() folded in: the loss works in normalized units.
+        with torch.no_grad():
+            trainer.model.head.bias.sub_(trainer.y_mean).div_(trainer.y_std)
+            trainer.model.head.weight.div_(trainer.y_std[:, None])
+    for _ in range(cfg.epochs):
+        log = trainer.run_epoch()
+        if on_epoch is not None:
+            on_epoch(log)
+    trainer.best_state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    return bundle_from_model(trainer.final_model(), provenance=dict(bundle.provenance))

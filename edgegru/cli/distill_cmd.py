@@ -1,0 +1,132 @@
+"""edgegru distill: train a small student from a bigger teacher bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgegru.cli._common import data_options, echo_json, resolve_data
+from edgegru.types import CELLS, HEADS
+
+
+@click.command("distill")
+@click.option(
+    "--teacher",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The teacher's model bundle (any cell).",
+)
+@click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True)
+@click.option(
+    "--hidden", type=click.IntRange(1), default=16, show_default=True, help="Student's H."
+)
+@click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--head", type=click.Choice(HEADS), default="last", show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--lr", type=float, default=5e-3, show_default=True)
+@click.option(
+    "--temperature",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="Softens both models' logits; the soft loss is scaled by T^2.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.7,
+    show_default=True,
+    help="Weight of the teacher's term; 1 - alpha goes to the labels.",
+)
+@click.option(
+    "--jitter",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Gaussian input noise (in feature stds); the teacher labels the noisy inputs too.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None)
+@data_options
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output bundle folder for the student.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def command(
+    teacher,
+    cell,
+    hidden,
+    layers,
+    head,
+    epochs,
+    lr,
+    temperature,
+    alpha,
+    jitter,
+    seed,
+    threads,
+    dataset,
+    data,
+    test_data,
+    out,
+    as_json,
+) -> None:
+    """Distill a teacher bundle into a smaller student (any cell into any cell).
+
+    The student learns from the teacher's temperature-softened outputs (KL, or MSE for
+    regression) mixed with the labels, on all the training data; it trains on the data the
+    teacher was trained on unless given.
+
+    \b
+    Examples:
+      edgegru distill --teacher runs/gru128 --cell gru --hidden 16 -o runs/gru16-distilled
+      edgegru distill --teacher runs/lstm64 --cell gru --hidden 24 --alpha 0.9 --json -o runs/s
+    """
+    from edgegru.bundle import load_bundle
+    from edgegru.cli._compress import echo_table, model_row, progress
+    from edgegru.compress import DistillConfig, check_teacher, distill
+    from edgegru.errors import BadInput
+    from edgegru.evaluate import evaluate
+    from edgegru.train import TrainConfig
+    from edgegru.types import ModelSpec
+
+    t = load_bundle(teacher)
+    default = t.provenance.get("dataset")
+    ds = resolve_data(dataset, data, test_data, default=default if not data else None)
+    check_teacher(t, ds)
+    try:
+        train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
+                                seed=seed, threads=threads)  # fmt: skip
+        cfg = DistillConfig(temperature=temperature, alpha=alpha, train=train_cfg)
+        spec = ModelSpec(
+            cell=cell,
+            input_size=ds.num_features,
+            hidden_size=hidden,
+            num_outputs=ds.num_outputs,
+            num_layers=layers,
+            head=head,
+            task=ds.task,
+        )
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    teacher_row = model_row(t, evaluate(t, ds))
+    bar, on_epoch = progress(epochs, as_json, "distill")
+    with bar:
+        result = distill(t, spec, ds, cfg, out, on_epoch=on_epoch)
+    student_row = model_row(result.bundle, result.test_metrics)
+    summary = {
+        "out": str(out),
+        "config": cfg.to_json(),
+        "teacher": teacher_row,
+        "student": student_row,
+    }
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{teacher} -> {out} (distilled on {ds.info.name}, test split)")
+    echo_table({"teacher": teacher_row, "student": student_row})
