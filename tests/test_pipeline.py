@@ -130,3 +130,64 @@ def test_missing_dataset_exits_2(cli, tmp_path):
 
 def test_report_of_a_folder_without_results_exits_2(cli, tmp_path):
     assert_one_line_error(cli("report", str(tmp_path)), "no pipeline results")
+
+
+COMPRESS = """
+[data]
+dataset = "basicmotions"
+[train]
+hidden = 12
+epochs = 2
+[compress]
+enabled = true
+method = "{method}"
+hidden = {hidden}
+curve = [4]
+finetune_epochs = 1
+epochs = 1
+[quantize]
+enabled = false
+[export]
+formats = ["onnx"]
+forms = ["sequence"]
+[check]
+emulated = "off"
+runs = 2
+warmup = 0
+"""
+
+
+@pytest.mark.parametrize("method", ["prune", "distill"])
+def test_compressed_model_flows_downstream(cli, tmp_path, method):
+    from edgegru.export import read_manifest
+
+    cfg = write(tmp_path, COMPRESS.format(method=method, hidden=8))
+    out = tmp_path / "o"
+    proc = cli("pipeline", str(cfg), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    curve = json.loads(proc.stdout)["compress"]["outputs"]["curve"]
+    assert [p["hidden"] for p in curve] == [12, 8, 4]
+    assert curve[1]["parameters"] < curve[0]["parameters"]
+    assert read_manifest(out / "export" / "model.onnx").spec.hidden_size == 8
+    assert (out / "compression.png").is_file()
+    assert "## Compression" in (out / "report.md").read_text()
+
+
+def test_prune_to_a_bigger_model_exits_2(cli, tmp_path):
+    cfg = write(tmp_path, COMPRESS.format(method="prune", hidden=16))
+    proc = cli("pipeline", str(cfg), "-o", str(tmp_path / "o"))
+    # the stages before it logged their progress; the error is one line, the last
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: [compress]") and "not smaller" in last
+    assert (tmp_path / "o" / "train" / "stage.json").is_file()  # the trained model is kept
+
+
+def test_unreachable_target_exits_2_and_keeps_results(cli, tmp_path):
+    text = TINY.replace(
+        'emulated = "off"', 'emulated = "off"\ntargets = ["ssh://nobody@127.0.0.1:1"]'
+    )
+    proc = cli("pipeline", str(write(tmp_path, text)), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+    assert (tmp_path / "o" / "export" / "stage.json").is_file()

@@ -3,6 +3,7 @@
 ```toml
 [data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
+[compress]  enabled = true  method = "prune"  hidden = 16  curve = [24, 8]
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
@@ -66,6 +67,25 @@ class TrainSection:
             raise ValueError("hidden, layers and epochs must be >= 1")
         if not self.enabled and not self.model:
             raise ValueError("with enabled = false, name an existing bundle as model")
+
+
+@dataclass
+class CompressSection:
+    enabled: bool = False
+    method: str = "prune"  # prune: structured pruning of the trained model; distill: a student
+    hidden: int = 16  # the compressed model's H; it flows on to quantize, export and check
+    curve: list[int] = field(default_factory=list)  # more H values, scored for the curve only
+    finetune_epochs: int = 8  # prune: fine-tuning after pruning
+    epochs: int = 40  # distill: the student's training epochs
+    cell: str | None = None  # distill: the student's cell (default: the teacher's)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("prune", "distill"):
+            raise ValueError("method must be 'prune' or 'distill'")
+        if self.hidden < 1 or any(h < 1 for h in self.curve):
+            raise ValueError("hidden sizes must be >= 1")
+        if self.cell is not None and self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}")
 
 
 @dataclass
@@ -136,6 +156,7 @@ class ReportSection:
 class PipelineConfig:
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
+    compress: CompressSection = field(default_factory=CompressSection)
     quantize: QuantizeSection = field(default_factory=QuantizeSection)
     export: ExportSection = field(default_factory=ExportSection)
     check: CheckSection = field(default_factory=CheckSection)

@@ -95,6 +95,19 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"Float model on the test split: {metrics}",
             "",
         ]
+    comp = stages.get("compress", {}).get("outputs", {})
+    if comp.get("curve"):
+        lines += ["## Compression", "",
+                  f"{comp['method']} to H={comp['hidden']} (that model flows on to quantize, "
+                  "export and check); the other sizes are scored for the curve.", "",
+                  "| model | H | parameters | float32 KB | int8 KB | accuracy / RMSE |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for p in comp["curve"]:
+            score = p.get("accuracy", p.get("rmse"))
+            lines.append(f"| {p['model']} | {p['hidden']} | {p['parameters']:,} | "
+                         f"{p['float32_bytes'] / 1024:.1f} | {p['int8_bytes'] / 1024:.1f} | "
+                         f"{_fmt(score)} |")  # fmt: skip
+        lines.append("")
     quant = stages.get("quantize", {}).get("outputs", {})
     if quant.get("schemes") or quant.get("skipped"):
         lines += ["## int8", "",
@@ -177,6 +190,21 @@ def render_plots(out: Path, results: dict[str, Any]) -> list[str]:
             _save(fig, out / "training.png")
             plt.close(fig)
             names.append("training.png")
+    curve = results["stages"].get("compress", {}).get("outputs", {}).get("curve", [])
+    if curve and "accuracy" in curve[0]:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        pts = sorted(curve, key=lambda p: p["int8_bytes"])
+        ax.plot([p["int8_bytes"] / 1024 for p in pts], [p["accuracy"] for p in pts], "o-")
+        for p in pts:
+            ax.annotate(f"H={p['hidden']}", (p["int8_bytes"] / 1024, p["accuracy"]), fontsize=8)
+        ax.set_xlabel("int8 parameter bytes (KB)")
+        ax.set_ylabel("test accuracy (float)")
+        ax.set_title("Compression: size vs accuracy")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        _save(fig, out / "compression.png")
+        plt.close(fig)
+        names.append("compression.png")
     rows = artifact_rows(results)
     if rows:
         fig, ax = plt.subplots(figsize=(7, 3.5))

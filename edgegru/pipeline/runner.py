@@ -109,7 +109,9 @@ def _fingerprint(st: Stage, ctx: Context) -> str:
         "stage": st.name,
         "edgegru": __version__,
         "config": section,
-        "inputs": {n: ctx.results[n].fingerprint for n in st.needs if n in ctx.results},
+        # every earlier result, not only ``needs``: optional stages (compress, quantize) change
+        # what flows downstream when they run
+        "inputs": {n: r.fingerprint for n, r in ctx.results.items()},
         "extra": st.extra_inputs(ctx) if st.extra_inputs else {},
     }
     return hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode()).hexdigest()

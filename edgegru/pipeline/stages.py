@@ -5,6 +5,7 @@ Stages import their libraries inside the function so loading the pipeline stays 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,60 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     }
 
 
+def model_folder(ctx: Context) -> Path:
+    """The float model that flows downstream: the compressed one when compress ran."""
+    if "compress" in ctx.results:
+        return ctx.results["compress"].folder / "model"
+    return ctx.results["train"].folder
+
+
+@stage("compress", section="compress", needs=("train",))
+def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
+    """Prune the trained model (or distill a student from it) to ``hidden``; score every size of
+    ``curve`` too. Writes ``folder/model`` (what flows on) and ``folder/h<H>`` for the curve."""
+    import copy
+
+    from edgegru.bundle import load_bundle, save_bundle
+    from edgegru.compress import DistillConfig, StructuredPruneConfig, distill, model_sizes, prune_
+    from edgegru.errors import BadInput
+    from edgegru.evaluate import evaluate
+    from edgegru.train import TrainConfig
+
+    c = ctx.config.compress
+    teacher = load_bundle(ctx.results["train"].folder)
+    ds = ctx.data()
+    for h in (c.hidden, *c.curve):
+        if c.method == "prune" and h >= teacher.spec.hidden_size:
+            raise BadInput(f"[compress]: hidden {h} is not smaller than the model's "
+                           f"{teacher.spec.hidden_size}")  # fmt: skip
+
+    def make(h: int, out: Path) -> Any:
+        ctx.say("compress", f"{c.method} to H={h}")
+        if c.method == "prune":
+            bundle = copy.deepcopy(teacher)
+            prune_(bundle, StructuredPruneConfig(hidden_size=h, finetune_epochs=c.finetune_epochs),
+                   ds)  # fmt: skip
+            save_bundle(bundle, out)
+            return bundle
+        student = dataclasses.replace(teacher.spec, hidden_size=h, cell=c.cell or teacher.spec.cell,
+                                      normalization=None)  # fmt: skip
+        cfg = DistillConfig(train=TrainConfig(epochs=c.epochs, seed=ctx.config.train.seed))
+        return distill(teacher, student, ds, cfg, out).bundle
+
+    curve = [{"hidden": teacher.spec.hidden_size, "model": "trained",
+              **model_sizes(teacher.spec), **_score(evaluate(teacher, ds))}]  # fmt: skip
+    for h in sorted({c.hidden, *c.curve}, reverse=True):
+        out = folder / ("model" if h == c.hidden else f"h{h}")
+        bundle = make(h, out)
+        curve.append({"hidden": h, "model": c.method, **model_sizes(bundle.spec),
+                      **_score(evaluate(bundle, ds))})  # fmt: skip
+    return {"method": c.method, "hidden": c.hidden, "curve": curve}
+
+
+def _score(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k in ("accuracy", "macro_f1", "mae", "rmse")}
+
+
 PRECISION_OF_SCHEME = {"dynamic": "int8-dynamic", "static": "int8-static", "qat": "int8-static"}
 
 
@@ -82,7 +137,7 @@ def quantize_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.quantize.compare import compare
 
     q = ctx.config.quantize
-    float_bundle = load_bundle(ctx.results["train"].folder)
+    float_bundle = load_bundle(model_folder(ctx))
     ds = ctx.data()
     done: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -111,13 +166,7 @@ def _row(a: Any, folder: Path) -> dict[str, Any]:
             "nodes": a.details.get("nodes", a.details.get("ops"))}  # fmt: skip
 
 
-def _export_inputs(ctx: Context) -> dict[str, Any]:
-    """The int8 bundles, when the quantize stage ran (it is optional, so not in ``needs``)."""
-    q = ctx.results.get("quantize")
-    return {"quantize": q.fingerprint if q is not None else None}
-
-
-@stage("export", section="export", needs=("train",), extra_inputs=_export_inputs)
+@stage("export", section="export", needs=("train",))
 def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Every configured format and form of the float model, and of each int8 bundle (in
     ``folder/<scheme>/``); a format that cannot write a precision yet is recorded as skipped."""
@@ -126,7 +175,7 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.export import ExportConfig, export
 
     e = ctx.config.export
-    bundle = load_bundle(ctx.results["train"].folder)
+    bundle = load_bundle(model_folder(ctx))
     artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
     rows = [_row(a, folder) for a in artifacts]
     skipped: list[str] = []
@@ -174,7 +223,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.types import SequenceData
 
     c = ctx.config.check
-    bundle = load_bundle(ctx.results["train"].folder)
+    bundle = load_bundle(model_folder(ctx))
     ds = ctx.data()
     export_dir = ctx.results["export"].folder
     files = [export_dir / a["file"] for a in ctx.results["export"].outputs["artifacts"]]
