@@ -16,6 +16,8 @@ dataset = "basicmotions"
 [train]
 hidden = 4
 epochs = 2
+[compress]
+enabled = false
 [quantize]
 schemes = ["dynamic"]
 [export]
@@ -139,7 +141,7 @@ dataset = "basicmotions"
 hidden = 12
 epochs = 2
 [compress]
-enabled = true
+deploy = "compressed"
 method = "{method}"
 hidden = {hidden}
 curve = [4]

@@ -22,7 +22,7 @@ from edgegru.cli._common import echo_json
 @click.option("--print-config", is_flag=True, help="Print the effective config as JSON and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(config, out, print_config, as_json) -> None:
-    """Run train -> export -> check -> report from a TOML config (default: built in, on `watch`).
+    """Run train -> compress -> quantize -> export -> check -> report (default config: `watch`).
 
     Each stage writes its own folder under OUT with a manifest; a re-run skips every stage whose
     config and inputs did not change. The report is OUT/report.md (+ PNGs, results.json).
@@ -36,6 +36,8 @@ def command(config, out, print_config, as_json) -> None:
       [data]    dataset = "watch"      # or path = "my.npz", test_path = "test.npz"
       [train]   cell = "gru"  hidden = 32  layers = 1  head = "last"  epochs = 40
                 model = "runs/gru32"   # start from a bundle instead (with enabled = false)
+      [compress] method = "prune"  hidden = 24  curve = [16, 8]  deploy = "trained"
+      [quantize] schemes = ["dynamic", "static"]
       [export]  formats = ["onnx", "ort", "tflite"]  forms = ["sequence", "step"]
       [check]   targets = ["local", "ssh://pi@raspberrypi"]  emulated = "auto"
                 max_accuracy_drop = 1.0  max_latency_us = 500   # budgets: exit 1 when broken

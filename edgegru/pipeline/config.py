@@ -3,7 +3,7 @@
 ```toml
 [data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
-[compress]  enabled = true  method = "prune"  hidden = 16  curve = [24, 8]
+[compress]  method = "prune"  hidden = 24  curve = [16, 8]  deploy = "trained"
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
@@ -71,15 +71,21 @@ class TrainSection:
 
 @dataclass
 class CompressSection:
-    enabled: bool = False
+    enabled: bool = True
     method: str = "prune"  # prune: structured pruning of the trained model; distill: a student
-    hidden: int = 16  # the compressed model's H; it flows on to quantize, export and check
-    curve: list[int] = field(default_factory=list)  # more H values, scored for the curve only
+    hidden: int = 24  # the compressed model's H
+    curve: list[int] = field(default_factory=lambda: [16, 8])  # more H values, for the curve
+    # Which model flows on to quantize, export and check: "trained" (the default: on `watch`
+    # pruning cost 1-2 points, so the curve is shown and the full model deployed) or
+    # "compressed" (the H above).
+    deploy: str = "trained"
     finetune_epochs: int = 8  # prune: fine-tuning after pruning
     epochs: int = 40  # distill: the student's training epochs
     cell: str | None = None  # distill: the student's cell (default: the teacher's)
 
     def __post_init__(self) -> None:
+        if self.deploy not in ("trained", "compressed"):
+            raise ValueError("deploy must be 'trained' or 'compressed'")
         if self.method not in ("prune", "distill"):
             raise ValueError("method must be 'prune' or 'distill'")
         if self.hidden < 1 or any(h < 1 for h in self.curve):

@@ -98,8 +98,9 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
     comp = stages.get("compress", {}).get("outputs", {})
     if comp.get("curve"):
         lines += ["## Compression", "",
-                  f"{comp['method']} to H={comp['hidden']} (that model flows on to quantize, "
-                  "export and check); the other sizes are scored for the curve.", "",
+                  f"{comp['method']} to H={comp['hidden']} and the other sizes of the curve; "
+                  f"deployed (quantized, exported, checked): the {comp.get('deploy', 'compressed')}"
+                  " model.", "",
                   "| model | H | parameters | float32 KB | int8 KB | accuracy / RMSE |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for p in comp["curve"]:

@@ -70,7 +70,7 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
 def model_folder(ctx: Context) -> Path:
     """The float model that flows downstream: the compressed one when compress ran."""
-    if "compress" in ctx.results:
+    if "compress" in ctx.results and ctx.config.compress.deploy == "compressed":
         return ctx.results["compress"].folder / "model"
     return ctx.results["train"].folder
 
@@ -115,7 +115,7 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         bundle = make(h, out)
         curve.append({"hidden": h, "model": c.method, **model_sizes(bundle.spec),
                       **_score(evaluate(bundle, ds))})  # fmt: skip
-    return {"method": c.method, "hidden": c.hidden, "curve": curve}
+    return {"method": c.method, "hidden": c.hidden, "deploy": c.deploy, "curve": curve}
 
 
 def _score(metrics: dict[str, Any]) -> dict[str, Any]:
