@@ -150,6 +150,13 @@ class SubgraphBuilder:
     def shape_of(self, index: int) -> tuple[int, ...]:
         return tuple(self._sg.tensors[index].shape)
 
+    def quantization_of(self, index: int) -> Quantization | None:
+        """The tensor's quantization as written (None for float tensors)."""
+        q = self._sg.tensors[index].quantization
+        if q is None:
+            return None
+        return Quantization(tuple(q.scale), tuple(q.zeroPoint), q.quantizedDimension)
+
     # -- operators --------------------------------------------------------------------------
     def op(
         self,
