@@ -28,7 +28,8 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
   ``lrintf((s_in / s_out) * 2**shift)`` with ``shift = 20 - exponent(max ratio)`` and shift the
   int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32
   product by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by
-  float32 ``1 / s`` and rounds half to even. FULLY_CONNECTED needs no mode of its own there: its
+  float32 ``1 / s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode
+  "optimized"). FULLY_CONNECTED needs no mode of its own there: its
   "reference" requantization is XNNPACK's.
 
 Integer arithmetic runs in int64 NumPy arrays holding int32 values; every function takes and
@@ -119,10 +120,11 @@ def saturate_int8(x: np.ndarray) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, mode: str = "reference") -> np.ndarray:
-    """QUANTIZE float32 -> int8: round(x / scale) + zp, saturated (float32 division); XNNPACK:
-    rint(x * (1 / scale)) + zp (float32 product, halves to even)."""
+    """QUANTIZE float32 -> int8: round(x / scale) + zp, saturated (float32 division; the
+    reference kernel); XNNPACK and the builtin optimized kernel (measured): rint(x * (1 / scale))
+    + zp (float32 product, halves to even)."""
     x = np.asarray(x, np.float32)
-    if mode == "xnnpack":
+    if mode in ("xnnpack", "optimized"):
         q = np.rint(x * (np.float32(1.0) / np.float32(scale))).astype(np.int64)
     else:
         q = tflite_round(x / np.float32(scale)).astype(np.int64)

@@ -30,9 +30,10 @@ This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU (DESIGN.
 r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zero point 0), biases
 int32 with scale s_in * s_w. ``requant`` names the kernels to reproduce (``kernels``):
 "reference" = LiteRT's reference kernels, "optimized" = LiteRT's builtin optimized kernels
-(``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: FULLY_CONNECTED requantizes in fixed point), "xnnpack" =
-the XNNPACK delegate (its own ADD/SUB/MUL/QUANTIZE arithmetic). ``edgegru.export.tflite.lowerings.gru_int8``
-writes exactly this graph (and reads its weights, biases and scales from this model).
+(``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: FULLY_CONNECTED requantizes in fixed point), "xnnpack"
+= the XNNPACK delegate (its own ADD/SUB/MUL/QUANTIZE arithmetic).
+``edgegru.export.tflite.lowerings.gru_int8`` writes exactly this graph (and reads its weights,
+biases and scales from this model).
 """
 
 from __future__ import annotations

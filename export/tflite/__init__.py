@@ -4,7 +4,9 @@ the bundle's weights with the schema that ships with ``ai-edge-litert``, no Tens
 - ``builder`` / ``reader``: the flatbuffer writer (a small state machine) and its reader;
 - ``lowerings/``: one module per cell (GRU -> builtin ops in two layouts; LSTM and peephole
   LSTM -> the fused UNIDIRECTIONAL_SEQUENCE_LSTM; every cell's streaming step -> builtin ops);
-- ``graph``: normalization, head, signature and metadata around a lowering;
+- ``graph``: normalization, head, signature and metadata around a lowering; ``graph_int8``
+  the same for full-integer models (``ops_int8``, ``lowerings/gru_int8``); ``hybrid``: the
+  int8 weights of int8-dynamic files;
 - ``runtime``: runs a file in LiteRT (tests, bench).
 
 Options (``ExportConfig.options``): ``layout`` = unrolled | loop (GRU full sequence),
@@ -87,6 +89,13 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
             built = build_step(bundle, options, source)
         else:
             built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source)
+        if cfg.precision == "int8-dynamic":
+            built.details["quantization"] = {
+                "scheme": "dynamic",
+                "weights": "int8 symmetric, per output channel (FULLY_CONNECTED) or per tensor "
+                "(UNIDIRECTIONAL_SEQUENCE_LSTM), of the normalization-folded weights",
+                "activations": "float32; inputs quantized per call (asymmetric_quantize_inputs)",
+            }
     atomic_write_bytes(path, built.data)
     return make_artifact(
         bundle, path, fmt=FORMAT, form=form, precision=cfg.precision,

@@ -42,9 +42,14 @@ def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
 
 
 def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
+    from edgegru.quantize.static import tolerance
+
     quant = bundle.quant
     assert quant is not None
+    stated = tolerance(quant)
     return {
+        # the max abs output error vs the float model the runner's check applies
+        **({"tolerance": stated} if stated is not None else {}),
         "quantization": {
             "scheme": quant.scheme,
             "weights": "int8 symmetric per output channel, int32 bias",
@@ -100,7 +105,9 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     outputs: dict[str, int] = {}
     if spec.head == "mean":
         s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], new_f[-1])
-        n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], g.const("one", np.ones((1, 1), np.float32)))
+        n = ops.add(
+            g, "count" + OUT_SUFFIX, inputs["count"], g.const("one", np.ones((1, 1), np.float32))
+        )
         pooled = q8.quantize(g, "pool", ops.div(g, "mean", s, n), model.q_pool)
         outputs["y"] = _head(g, model, pooled)
         outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)

@@ -32,9 +32,15 @@ def fully_connected(g: SubgraphBuilder, name: str, x: int, W: int, b: int | None
     n = int(np.prod(g.shape_of(x)[:-1]))
     o = g.shape_of(W)[0]
     y = _out(g, name, (n, o))
-    # No options table: its defaults (no fused activation, default weights format,
+    opts = None
+    if g_dtype(g, W) == np.int8 and g_dtype(g, x) == np.float32:
+        # hybrid (int8 weights, float input): quantize each input row with its own zero point
+        # (fully_connected.cc EvalHybrid; XNNPACK's dynamically quantized FULLY_CONNECTED)
+        opts = schema().FullyConnectedOptionsT()
+        opts.asymmetricQuantizeInputs = True
+    # Otherwise no options table: its defaults (no fused activation, default weights format,
     # keep_num_dims false) are what we want, and every table costs bytes in every step.
-    g.op("FULLY_CONNECTED", [x, W, OPTIONAL if b is None else b], [y])
+    g.op("FULLY_CONNECTED", [x, W, OPTIONAL if b is None else b], [y], opts)
     return y
 
 

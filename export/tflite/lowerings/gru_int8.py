@@ -59,10 +59,18 @@ class _Consts:
     """The layer's weight tensors of one subgraph, written once (the unrolled steps share them)."""
 
     def __init__(self, g: SubgraphBuilder, k: int, layer: Int8GruLayer) -> None:
-        self.h_rz = q8.fc_consts(g, f"l{k}/h_rz", layer.h_rz)
-        self.h_n = q8.fc_consts(g, f"l{k}/h_n", layer.h_n)
         self._x: tuple | None = None
+        self._h: tuple | None = None
         self.g, self.k, self.layer = g, k, layer
+
+    def h(self) -> tuple:
+        if self._h is None:
+            g, k, layer = self.g, self.k, self.layer
+            self._h = (
+                q8.fc_consts(g, f"l{k}/h_rz", layer.h_rz),
+                q8.fc_consts(g, f"l{k}/h_n", layer.h_n),
+            )
+        return self._h
 
     def x(self) -> tuple:
         if self._x is None:
@@ -86,8 +94,9 @@ def project(g: SubgraphBuilder, p: str, c: _Consts, x: int) -> tuple[int, int]:
 def gru_cell(g: SubgraphBuilder, p: str, c: _Consts, gx: tuple[int, int], h: int) -> int:
     """One step of ``Int8GruLayer.run``: gx = (gx_rz [1, 2H], gx_n [1, H]) of this step."""
     layer, q = c.layer, c.layer.q
-    gh_rz = q8.fully_connected(g, f"{p}/gh_rz", h, layer.h_rz, c.h_rz)
-    gh_n = q8.fully_connected(g, f"{p}/gh_n", h, layer.h_n, c.h_n)
+    w_rz, w_n = c.h()
+    gh_rz = q8.fully_connected(g, f"{p}/gh_rz", h, layer.h_rz, w_rz)
+    gh_n = q8.fully_connected(g, f"{p}/gh_n", h, layer.h_n, w_n)
     pre_rz = q8.binary(g, "ADD", f"{p}/pre_rz", gx[0], gh_rz, q["pre_rz"])
     r, z = ops.split(g, f"{p}/rz", q8.logistic(g, f"{p}/sig", pre_rz), 2)
     rgh = q8.binary(g, "MUL", f"{p}/rgh", r, gh_n, q["rgh"])
@@ -119,8 +128,8 @@ def _run_steps(
     Returns the final h per layer and the top layer's h per step."""
     finals: list[int] = []
     outs: list[int] = []
-    for k, (c, h) in enumerate(zip(consts, h0, strict=True)):
-        H = c.layer.h_n.W.shape[0]
+    for k, (c, h_init) in enumerate(zip(consts, h0, strict=True)):
+        H, h = c.layer.h_n.W.shape[0], h_init
         if k > 0:
             gx_rz, gx_n = project(g, f"l{k}", c, stack_rows(g, f"l{k}/rows", outs))
             src = [(gx_rz, gx_n, s, 0) for s in range(len(outs))]
