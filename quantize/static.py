@@ -50,7 +50,7 @@ def calibration_error(
 
 # The stated tolerance of a full-integer artifact against the float model: twice the largest
 # error seen on the calibration sample plus 2 output steps (held-out windows err more than the
-# calibration ones; measured on watch GRU-32: test max 1.3x the calibration max).
+# calibration ones; measured on watch GRU-32: test max 6.19 vs calibration max 3.52, 1.76x).
 TOLERANCE_FACTOR, TOLERANCE_LSB = 2.0, 2
 
 
