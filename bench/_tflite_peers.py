@@ -2,7 +2,7 @@
 litert-torch are never installed in the project env). Reads workload weights from an .npz,
 writes .tflite files and a JSON of what worked (each failure recorded with its error).
 
-    bench/.peers-venv/bin/python bench/_tflite_peers.py WEIGHTS.npz OUT_DIR
+    bench/.peers-venv/bin/python bench/_tflite_peers.py WEIGHTS.npz OUT_DIR [PEER,PEER]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def keras(w: dict, T: int, out: Path, dynamic: bool) -> str:
     return str(path)
 
 
-def litert_torch(w: dict, T: int, out: Path) -> str:
+def litert_torch(w: dict, T: int, out: Path, dynamic: bool = False) -> str:
     import litert_torch as lt
     import torch
 
@@ -72,8 +72,33 @@ def litert_torch(w: dict, T: int, out: Path) -> str:
 
     m = Model().eval()
     m.load_state_dict({k: torch.from_numpy(np.asarray(w[k])) for k in m.state_dict()})
+    if dynamic:
+        return _litert_torch_dynamic(m, T, n_in, out)
     path = out / "litert_torch_float.tflite"
     lt.convert(m, (torch.zeros(1, T, n_in),)).export(str(path))
+    return str(path)
+
+
+def _litert_torch_dynamic(m, T: int, n_in: int, out: Path) -> str:
+    """litert-torch's documented PT2E dynamic int8 recipe (per-channel int8 weights, activations
+    quantized at run time): export -> prepare_pt2e -> one calibration call -> convert_pt2e ->
+    convert with the quantizer's QuantConfig."""
+    import litert_torch as lt
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    args = (torch.randn(1, T, n_in),)
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+    )
+    g = torch.export.export(m, args).module()
+    g = quantize_pt2e.prepare_pt2e(g, quantizer)
+    g(*args)
+    g = quantize_pt2e.convert_pt2e(g, fold_quantize=False)
+    path = out / "litert_torch_dynamic.tflite"
+    lt.convert(g, args, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
     return str(path)
 
 
@@ -86,7 +111,10 @@ def main() -> None:
         "keras_float": lambda: keras(w, T, out, False),
         "keras_dynamic": lambda: keras(w, T, out, True),
         "litert_torch_float": lambda: litert_torch(w, T, out),
+        "litert_torch_dynamic": lambda: litert_torch(w, T, out, dynamic=True),
     }
+    only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
+    jobs = {k: v for k, v in jobs.items() if only is None or k in only}
     result = {}
     for name, job in jobs.items():
         try:

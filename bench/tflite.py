@@ -195,8 +195,10 @@ def setup_peers(timeout: float) -> str | None:
     return None
 
 
-def convert_peers(name: str, bundle: Bundle, error: str | None) -> dict[str, dict[str, Any]]:
-    names = ("keras_float", "keras_dynamic", "litert_torch_float")
+def convert_peers(
+    name: str, bundle: Bundle, error: str | None, only: tuple[str, ...] | None = None
+) -> dict[str, dict[str, Any]]:
+    names = only or ("keras_float", "keras_dynamic", "litert_torch_float")
     if error:
         return {n: {"error": error} for n in names}
     out = PEERS_OUT / name
@@ -205,7 +207,7 @@ def convert_peers(name: str, bundle: Bundle, error: str | None) -> dict[str, dic
     np.savez(out / "weights.npz", T=T, I=N_IN, H=H, L=L, O=N_OUT, **bundle.weights)
     proc = subprocess.run(
         [str(PEERS_VENV / "bin" / "python"), str(HERE / "_tflite_peers.py"),
-         str(out / "weights.npz"), str(out)],
+         str(out / "weights.npz"), str(out), ",".join(names)],
         capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     try:

@@ -22,6 +22,15 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
   builtin resolver registers): a 256-entry table built by ``LUTPopulate<int8_t>``
   (``kernels/internal/common.h``) in float32 arithmetic.
 - ``quantize``: ``kernels/internal/reference/quantize.h`` ``AffineQuantize`` (float -> int8).
+- ``mode="xnnpack"`` (ADD, SUB, MUL, QUANTIZE): XNNPACK's own int8 kernels, which the delegate
+  runs instead of TFLite's (measured bit-exact on one-op models, tests/quantize): ADD/SUB
+  (``qs8-vadd``, SUB = ADD with the second multiplier negated) scale each input by
+  ``lrintf((s_in / s_out) * 2**shift)`` with ``shift = 20 - exponent(max ratio)`` and shift the
+  int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32
+  product by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by
+  float32 ``1 / s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode
+  "optimized"). FULLY_CONNECTED needs no mode of its own there: its
+  "reference" requantization is XNNPACK's.
 
 Integer arithmetic runs in int64 NumPy arrays holding int32 values; every function takes and
 returns int8 (or int32) arrays of any shape. NumPy only.
@@ -110,9 +119,15 @@ def saturate_int8(x: np.ndarray) -> np.ndarray:
     return np.clip(x, INT8_MIN, INT8_MAX).astype(np.int8)
 
 
-def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """QUANTIZE float32 -> int8: round(x / scale) + zp, saturated (float32 division)."""
-    q = tflite_round(np.asarray(x, np.float32) / np.float32(scale)).astype(np.int64)
+def quantize(x: np.ndarray, scale: float, zero_point: int, mode: str = "reference") -> np.ndarray:
+    """QUANTIZE float32 -> int8: round(x / scale) + zp, saturated (float32 division; the
+    reference kernel); XNNPACK and the builtin optimized kernel (measured): rint(x * (1 / scale))
+    + zp (float32 product, halves to even)."""
+    x = np.asarray(x, np.float32)
+    if mode in ("xnnpack", "optimized"):
+        q = np.rint(x * (np.float32(1.0) / np.float32(scale))).astype(np.int64)
+    else:
+        q = tflite_round(x / np.float32(scale)).astype(np.int64)
     return saturate_int8(q + zero_point)
 
 
@@ -166,22 +181,22 @@ def fully_connected(
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)
     s_in, s_w, s_out = scales
-    if requant == "reference":
+    if requant in ("reference", "xnnpack"):
         effective = (
             float(np.float32(s_in)) * np.asarray(s_w, np.float32).astype(np.float64)
         ) / float(np.float32(s_out))
         scaled = tflite_round(acc.astype(np.float64) * effective).astype(np.int64)
-    elif requant == "optimized":
+    elif requant == "optimized":  # (XNNPACK's FULLY_CONNECTED requantizes like "reference")
         mult, shift = fc_multipliers(s_in, s_w, s_out)
         left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
         high = saturating_rounding_doubling_high_mul(acc * (np.int64(1) << left), mult)
         scaled = (high + ((np.int64(1) << right) >> 1)) >> right  # rounds halves up
     else:
-        raise ValueError(f"requant must be 'reference' or 'optimized', not {requant!r}")
+        raise ValueError(f"requant must be one of {', '.join(REQUANT_MODES)}, not {requant!r}")
     return saturate_int8(scaled + out_zero_point)
 
 
-REQUANT_MODES = ("reference", "optimized")
+REQUANT_MODES = ("reference", "optimized", "xnnpack")
 
 
 def _add_params(s1: float, s2: float, s_out: float) -> tuple[tuple[int, int], ...]:
@@ -195,10 +210,33 @@ def _add_params(s1: float, s2: float, s_out: float) -> tuple[tuple[int, int], ..
     )
 
 
-def _add_or_sub(
+def _float_exponent(v: np.float32) -> int:
+    """The unbiased exponent field of a float32 (``(bits >> 23) - 127``)."""
+    return int((np.array(v, np.float32).view(np.uint32) >> 23) & 0xFF) - 127
+
+
+def _xnnpack_add(
     a: np.ndarray, qa: tuple[float, int], b: np.ndarray, qb: tuple[float, int],
     q_out: tuple[float, int], sign: int,
 ) -> np.ndarray:  # fmt: skip
+    """XNNPACK qs8-vadd (``xnn_init_qs8_add_minmax_scalar_params``); SUB negates b's ratio."""
+    so = np.float32(q_out[0])
+    a_os = np.float32(np.float32(qa[0]) / so)
+    b_os = np.float32(np.float32(qb[0]) / so) * np.float32(sign)
+    shift = 20 - _float_exponent(max(abs(a_os), abs(b_os)))
+    two = np.float32(2.0**shift)
+    am, bm = int(np.rint(np.float32(a_os * two))), int(np.rint(np.float32(b_os * two)))
+    bias = (1 << (shift - 1)) - am * qa[1] - bm * qb[1]
+    acc = bias + np.asarray(a, np.int64) * am + np.asarray(b, np.int64) * bm
+    return saturate_int8((acc >> shift) + q_out[1])
+
+
+def _add_or_sub(
+    a: np.ndarray, qa: tuple[float, int], b: np.ndarray, qb: tuple[float, int],
+    q_out: tuple[float, int], sign: int, mode: str = "reference",
+) -> np.ndarray:  # fmt: skip
+    if mode == "xnnpack":
+        return _xnnpack_add(a, qa, b, qb, q_out, sign)
     (m1, sh1), (m2, sh2), (mo, sho) = _add_params(qa[0], qb[0], q_out[0])
     a_s = multiply_by_quantized_multiplier(
         (np.asarray(a, np.int64) - qa[1]) * (1 << ADD_LEFT_SHIFT), m1, sh1
@@ -212,28 +250,33 @@ def _add_or_sub(
 
 def add(
     a: np.ndarray, qa: tuple[float, int], b: np.ndarray, qb: tuple[float, int],
-    q_out: tuple[float, int],
+    q_out: tuple[float, int], mode: str = "reference",
 ) -> np.ndarray:  # fmt: skip
     """ADD int8 with rescaling; ``q*`` are (scale, zero_point) of each tensor."""
-    return _add_or_sub(a, qa, b, qb, q_out, +1)
+    return _add_or_sub(a, qa, b, qb, q_out, +1, mode)
 
 
 def sub(
     a: np.ndarray, qa: tuple[float, int], b: np.ndarray, qb: tuple[float, int],
-    q_out: tuple[float, int],
+    q_out: tuple[float, int], mode: str = "reference",
 ) -> np.ndarray:  # fmt: skip
     """SUB int8 with rescaling (a - b)."""
-    return _add_or_sub(a, qa, b, qb, q_out, -1)
+    return _add_or_sub(a, qa, b, qb, q_out, -1, mode)
 
 
 def mul(
     a: np.ndarray, qa: tuple[float, int], b: np.ndarray, qb: tuple[float, int],
-    q_out: tuple[float, int],
+    q_out: tuple[float, int], mode: str = "reference",
 ) -> np.ndarray:  # fmt: skip
-    """MUL int8: (a - zp_a)(b - zp_b) requantized by double(s_a) * double(s_b) / double(s_out)."""
+    """MUL int8: (a - zp_a)(b - zp_b) requantized by double(s_a) * double(s_b) / double(s_out)
+    (XNNPACK: by float32 (s_a * s_b) / s_out, rounded half to even)."""
+    prod = (np.asarray(a, np.int64) - qa[1]) * (np.asarray(b, np.int64) - qb[1])
+    if mode == "xnnpack":
+        f = np.float32
+        scale = f(f(f(qa[0]) * f(qb[0])) / f(q_out[0]))
+        return saturate_int8(np.rint(prod.astype(f) * scale).astype(np.int64) + q_out[1])
     s1, s2, so = (float(np.float32(q[0])) for q in (qa, qb, q_out))
     m, shift = quantize_multiplier(s1 * s2 / so)
-    prod = (np.asarray(a, np.int64) - qa[1]) * (np.asarray(b, np.int64) - qb[1])
     return saturate_int8(multiply_by_quantized_multiplier(prod, m, shift) + q_out[1])
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from edgegru.errors import BadInput
 from edgegru.quantize import SCHEMES
+from edgegru.quantize.calibrate import calibration_sample
 from edgegru.quantize.config import QuantizeConfig
-from edgegru.quantize.static import static_params
+from edgegru.quantize.static import calibration_error, static_params
 from edgegru.quantize.weights import weight_scales
 from edgegru.types import Bundle, Dataset, QuantParams
 
@@ -55,9 +56,12 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
         tuned = trainer.final_model()
     bundle.weights = bundle_from_model(tuned).weights  # type: ignore[arg-type]
     calibration = dict(params.calibration) | {"qat": dataclasses.asdict(tcfg)}
-    return QuantParams(
+    out = QuantParams(
         scheme="qat",
         weight_scales=weight_scales(bundle),
         activations=params.activations,
         calibration=calibration,
     )
+    X, lengths, _ = calibration_sample(data, cfg)  # the same seeded sample
+    out.calibration["max_abs_error"] = calibration_error(bundle, out, X, lengths)
+    return out

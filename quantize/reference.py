@@ -22,17 +22,18 @@ The graph (the TFLite int8 lowering follows it op for op; ``points`` names every
         MUL(z, d)                                 -> zd            @ l{k}.zd
         ADD(n, zd)                                -> h_q'          @ l{k}.h   (state in = out)
     head: the top layer's h_q at each sequence's last step (@ l{L-1}.h), or for head "mean"
-          sum_t (h_q - zp) in int32 requantized by s_h / (T * s_pool) (@ head.pool)
+          DEQUANTIZE(h_q) summed in float32 step by step (ADD), DIV by T, QUANTIZE @ head.pool
       FULLY_CONNECTED(pooled, W_head, b_head)  -> y_q   @ head.y
       DEQUANTIZE                                -> y float32
 
 This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU (DESIGN.md section 2);
 r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zero point 0), biases
-int32 with scale s_in * s_w. FULLY_CONNECTED requantizes as ``requant`` says (``kernels``:
-"reference" = LiteRT's reference kernels and XNNPACK, "optimized" = LiteRT's builtin optimized
-kernels); the other ops are bit-exact against LiteRT's builtin kernels (XNNPACK's ADD/SUB/MUL
-round in float32 and differ by 1 on a few elements). The mean head's pooling is not yet tied to a
-TFLite op (the lowering will pick MEAN or SUM + MUL and this must follow it).
+int32 with scale s_in * s_w. ``requant`` names the kernels to reproduce (``kernels``):
+"reference" = LiteRT's reference kernels, "optimized" = LiteRT's builtin optimized kernels
+(``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: FULLY_CONNECTED requantizes in fixed point), "xnnpack"
+= the XNNPACK delegate (its own ADD/SUB/MUL/QUANTIZE arithmetic).
+``edgegru.export.tflite.lowerings.gru_int8`` writes exactly this graph (and reads its weights,
+biases and scales from this model).
 """
 
 from __future__ import annotations
@@ -93,15 +94,18 @@ class Int8GruLayer:
         for t in range(T):
             gh_rz = self.h_rz(h, requant)
             gh_n = self.h_n(h, requant)
-            pre_rz = K.add(gx_rz[:, t], q["gx_rz"].pair, gh_rz, q["gh_rz"].pair, q["pre_rz"].pair)
+            m = requant  # the elementwise ops follow XNNPACK's kernels in mode "xnnpack"
+            pre_rz = K.add(
+                gx_rz[:, t], q["gx_rz"].pair, gh_rz, q["gh_rz"].pair, q["pre_rz"].pair, m
+            )
             rz = K.lookup(self.logistic, pre_rz)
             r, z = rz[:, :H], rz[:, H:]
-            rgh = K.mul(r, q["rz"].pair, gh_n, q["gh_n"].pair, q["rgh"].pair)
-            pre_n = K.add(gx_n[:, t], q["gx_n"].pair, rgh, q["rgh"].pair, q["pre_n"].pair)
+            rgh = K.mul(r, q["rz"].pair, gh_n, q["gh_n"].pair, q["rgh"].pair, m)
+            pre_n = K.add(gx_n[:, t], q["gx_n"].pair, rgh, q["rgh"].pair, q["pre_n"].pair, m)
             n = K.lookup(self.tanh, pre_n)
-            d = K.sub(h, q["h"].pair, n, q["n"].pair, q["d"].pair)
-            zd = K.mul(z, q["rz"].pair, d, q["d"].pair, q["zd"].pair)
-            h = K.add(n, q["n"].pair, zd, q["zd"].pair, q["h"].pair)
+            d = K.sub(h, q["h"].pair, n, q["n"].pair, q["d"].pair, m)
+            zd = K.mul(z, q["rz"].pair, d, q["d"].pair, q["zd"].pair, m)
+            h = K.add(n, q["n"].pair, zd, q["zd"].pair, q["h"].pair, m)
             out[:, t] = h
         return out
 
@@ -122,7 +126,7 @@ class Int8GruModel:
         """Raw X [B, T, F] -> float32 outputs [B, O] (dequantized int8 logits)."""
         X = np.asarray(X, np.float32)
         xn = ((X - self.mean) * self.inv_std).astype(np.float32)
-        h = K.quantize(xn, self.q_input.scale, self.q_input.zero_point)
+        h = K.quantize(xn, self.q_input.scale, self.q_input.zero_point, requant)
         for layer in self.layers:
             h = layer.run(h, requant)
         B, T, _ = h.shape
@@ -130,12 +134,13 @@ class Int8GruModel:
         q_h = self.layers[-1].q["h"]
         if self.head_kind == "last":
             pooled = h[np.arange(B), n - 1]
-        else:
-            mask = np.arange(T)[None, :] < n[:, None]  # [B, T]
-            acc = ((h.astype(np.int64) - q_h.zero_point) * mask[:, :, None]).sum(axis=1)
-            factor = float(np.float32(q_h.scale)) / (n[:, None] * float(self.q_pool.scale))
-            scaled = K.tflite_round(acc * factor).astype(np.int64)
-            pooled = K.saturate_int8(scaled + self.q_pool.zero_point)
+        else:  # float32 running sum of DEQUANTIZE(h_t), in step order, / n, QUANTIZE
+            acc = np.zeros((B, h.shape[2]), np.float32)
+            for t in range(T):
+                d = K.dequantize(h[:, t], q_h.scale, q_h.zero_point)
+                acc = np.where((t < n)[:, None], acc + d, acc).astype(np.float32)
+            mean = (acc / n[:, None].astype(np.float32)).astype(np.float32)
+            pooled = K.quantize(mean, self.q_pool.scale, self.q_pool.zero_point, requant)
         y_q = self.head(pooled, requant)
         return K.dequantize(y_q, self.head.q_out.scale, self.head.q_out.zero_point)
 

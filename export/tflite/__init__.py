@@ -4,7 +4,9 @@ the bundle's weights with the schema that ships with ``ai-edge-litert``, no Tens
 - ``builder`` / ``reader``: the flatbuffer writer (a small state machine) and its reader;
 - ``lowerings/``: one module per cell (GRU -> builtin ops in two layouts; LSTM and peephole
   LSTM -> the fused UNIDIRECTIONAL_SEQUENCE_LSTM; every cell's streaming step -> builtin ops);
-- ``graph``: normalization, head, signature and metadata around a lowering;
+- ``graph``: normalization, head, signature and metadata around a lowering; ``graph_int8``
+  the same for full-integer models (``ops_int8``, ``lowerings/gru_int8``); ``hybrid``: the
+  int8 weights of int8-dynamic files;
 - ``runtime``: runs a file in LiteRT (tests, bench).
 
 Options (``ExportConfig.options``): ``layout`` = unrolled | loop (GRU full sequence),
@@ -48,20 +50,52 @@ def _check_options(bundle: Bundle, cfg: ExportConfig) -> dict:
     return options
 
 
+def _check_static(bundle: Bundle) -> None:
+    """Full integer needs calibrated activation ranges and a cell with an int8 lowering."""
+    from edgegru.export.tflite.lowerings import load_int8
+
+    if bundle.quant is None or not bundle.quant.is_static:
+        raise BadInput(
+            "int8-static export needs a calibrated model: run `edgegru quantize MODEL --scheme "
+            "static` (or qat) first"
+        )
+    if bundle.spec.cell not in load_int8().names():
+        raise BadInput(
+            f"TFLite int8-static is not available for {bundle.spec.cell} models (GRU only); "
+            "use --precision int8-dynamic (hybrid kernels)"
+        )
+
+
 @EXPORTERS.register(FORMAT)
 def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
     from edgegru.bundle import weights_sha256
     from edgegru.export.tflite.graph import build_sequence, build_step
     from edgegru.io import atomic_write_bytes
 
-    if cfg.precision != "float32":
-        raise BadInput(f"TFLite {cfg.precision} is not written yet (float32 only; issue 5)")
     options = _check_options(bundle, cfg)
     source = weights_sha256(bundle)
-    if form == "step":
-        built = build_step(bundle, options, source)
+    if cfg.precision == "int8-static":
+        from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
+
+        _check_static(bundle)
+        if form == "step":
+            built = build_step_int8(bundle, options, source)
+        else:
+            built = build_sequence_int8(bundle, cfg.resolved_seq_len(bundle), options, source)
     else:
-        built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source)
+        if cfg.precision == "int8-dynamic":
+            options["weights"] = "int8"
+        if form == "step":
+            built = build_step(bundle, options, source)
+        else:
+            built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source)
+        if cfg.precision == "int8-dynamic":
+            built.details["quantization"] = {
+                "scheme": "dynamic",
+                "weights": "int8 symmetric, per output channel (FULLY_CONNECTED) or per tensor "
+                "(UNIDIRECTIONAL_SEQUENCE_LSTM), of the normalization-folded weights",
+                "activations": "float32; inputs quantized per call (asymmetric_quantize_inputs)",
+            }
     atomic_write_bytes(path, built.data)
     return make_artifact(
         bundle, path, fmt=FORMAT, form=form, precision=cfg.precision,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgegru.export.tflite import ops
+from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lowerings import Request, load
 from edgegru.export.tflite.metadata import NAME, metadata
@@ -37,9 +37,12 @@ def _info(g: SubgraphBuilder, name: str, t: int) -> TensorInfo:
     return TensorInfo(name, g.shape_of(t), "float32")
 
 
-def _linear(g: SubgraphBuilder, bundle: Bundle, pooled: int, scale: float) -> int:
+def _linear(
+    g: SubgraphBuilder, bundle: Bundle, pooled: int, scale: float, options: dict[str, Any]
+) -> int:
     W, b = head(bundle, scale)  # [O, H], [O]
-    return ops.fully_connected(g, "y", pooled, g.const("head/W", W), g.const("head/b", b))
+    W_t = hybrid.weight(g, "head/W", W, hybrid.is_int8(options))
+    return ops.fully_connected(g, "y", pooled, W_t, g.const("head/b", b))
 
 
 def _finish(
@@ -77,7 +80,7 @@ def build_sequence(bundle: Bundle, seq_len: int, options: dict[str, Any], source
     x = g.tensor("x", (1, seq_len, spec.input_size))
     req = Request(spec, layers(bundle), seq_len, dict(options))
     pooled = lowering.sequence(m, g, x, req)
-    y = _linear(g, bundle, pooled.tensor, pooled.scale)
+    y = _linear(g, bundle, pooled.tensor, pooled.scale, options)
     meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
     return _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
 
@@ -112,10 +115,10 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
         s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], h_top)
         one = g.const("one", np.ones((1, 1), np.float32))
         n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], one)
-        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0)
+        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0, options)
         pooled_states = {"sum": s, "count": n}
     else:
-        outputs["y"] = _linear(g, bundle, h_top, 1.0)
+        outputs["y"] = _linear(g, bundle, h_top, 1.0, options)
         pooled_states = {}
     for name in spec.state_names:
         if name in new:

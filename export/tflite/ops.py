@@ -19,6 +19,12 @@ def _out(g: SubgraphBuilder, name: str, shape: tuple[int, ...], dtype=np.float32
     return g.tensor(name, shape, dtype)
 
 
+def _like(g: SubgraphBuilder, name: str, shape: tuple[int, ...], x: int) -> int:
+    """A tensor with x's type and quantization: the output of an op that only moves values
+    (RESHAPE, SLICE, SPLIT, GATHER, CONCATENATION keep an int8 tensor's scale and zero point)."""
+    return g.tensor(name, shape, g_dtype(g, x), quantization=g.quantization_of(x))
+
+
 def fully_connected(g: SubgraphBuilder, name: str, x: int, W: int, b: int | None) -> int:
     """y = x W^T + b (fully_connected.cc: weights [O, I], bias [O] or absent; x [..., I] is
     flattened to [N, I] with keep_num_dims=False). XNNPACK takes it only when W and b are
@@ -26,9 +32,15 @@ def fully_connected(g: SubgraphBuilder, name: str, x: int, W: int, b: int | None
     n = int(np.prod(g.shape_of(x)[:-1]))
     o = g.shape_of(W)[0]
     y = _out(g, name, (n, o))
-    # No options table: its defaults (no fused activation, default weights format,
+    opts = None
+    if g_dtype(g, W) == np.int8 and g_dtype(g, x) == np.float32:
+        # hybrid (int8 weights, float input): quantize each input row with its own zero point
+        # (fully_connected.cc EvalHybrid; XNNPACK's dynamically quantized FULLY_CONNECTED)
+        opts = schema().FullyConnectedOptionsT()
+        opts.asymmetricQuantizeInputs = True
+    # Otherwise no options table: its defaults (no fused activation, default weights format,
     # keep_num_dims false) are what we want, and every table costs bytes in every step.
-    g.op("FULLY_CONNECTED", [x, W, OPTIONAL if b is None else b], [y])
+    g.op("FULLY_CONNECTED", [x, W, OPTIONAL if b is None else b], [y], opts)
     return y
 
 
@@ -43,7 +55,11 @@ def _binary(g: SubgraphBuilder, code: str, name: str, a: int, b: int) -> int:
 
 def g_dtype(g: SubgraphBuilder, t: int):
     s = schema()
-    return {s.TensorType.FLOAT32: np.float32, s.TensorType.INT32: np.int32}[g._sg.tensors[t].type]
+    return {
+        s.TensorType.FLOAT32: np.float32,
+        s.TensorType.INT32: np.int32,
+        s.TensorType.INT8: np.int8,
+    }[g._sg.tensors[t].type]
 
 
 def add(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
@@ -83,7 +99,7 @@ def split(g: SubgraphBuilder, name: str, x: int, parts: int, axis: int = -1) -> 
     axis %= len(shape)
     shape[axis] //= parts
     ax = g.const(f"{name}/axis", np.array(axis, np.int32))
-    outs = [_out(g, f"{name}:{k}", tuple(shape)) for k in range(parts)]
+    outs = [_like(g, f"{name}:{k}", tuple(shape), x) for k in range(parts)]
     opts = schema().SplitOptionsT()
     opts.numSplits = parts
     g.op("SPLIT", [ax, x], outs, opts)
@@ -95,7 +111,7 @@ def slice_(g: SubgraphBuilder, name: str, x: int, begin: list[int], size: list[i
     are constant."""
     b = g.const(f"{name}/begin", np.array(begin, np.int32))
     s = g.const(f"{name}/size", np.array(size, np.int32))
-    y = _out(g, name, tuple(size), g_dtype(g, x))
+    y = _like(g, name, tuple(size), x)
     g.op("SLICE", [x, b, s], [y])
     return y
 
@@ -104,7 +120,7 @@ def reshape(g: SubgraphBuilder, name: str, x: int, shape: tuple[int, ...]) -> in
     """RESHAPE with the new shape as a constant second input (reshape.cc prefers it to the
     deprecated new_shape option)."""
     s = g.const(f"{name}/shape", np.array(shape, np.int32))
-    y = _out(g, name, shape, g_dtype(g, x))
+    y = _like(g, name, shape, x)
     g.op("RESHAPE", [x, s], [y])
     return y
 
@@ -112,7 +128,7 @@ def reshape(g: SubgraphBuilder, name: str, x: int, shape: tuple[int, ...]) -> in
 def gather(g: SubgraphBuilder, name: str, x: int, index: int) -> int:
     """Rows ``index`` ([1] int32) of x [N, D] -> [1, D] (gather.cc, axis 0)."""
     shape = (1, *g.shape_of(x)[1:])
-    y = _out(g, name, shape)
+    y = _like(g, name, shape, x)
     opts = schema().GatherOptionsT()
     opts.axis = 0
     g.op("GATHER", [x, index], [y], opts)
@@ -141,7 +157,7 @@ def while_(
     g: SubgraphBuilder, name: str, inputs: list[int], cond: SubgraphBuilder, body: SubgraphBuilder
 ) -> list[int]:
     """WHILE (while.cc): loop variables in == out, same shapes; cond returns one bool."""
-    outs = [g.tensor(f"{name}:{k}", g.shape_of(t), g_dtype(g, t)) for k, t in enumerate(inputs)]
+    outs = [_like(g, f"{name}:{k}", g.shape_of(t), t) for k, t in enumerate(inputs)]
     opts = schema().WhileOptionsT()
     opts.condSubgraphIndex = cond.index
     opts.bodySubgraphIndex = body.index
@@ -153,7 +169,7 @@ def concatenation(g: SubgraphBuilder, name: str, xs: list[int], axis: int) -> in
     """CONCATENATION of a few tensors (XNNPACK takes 2-5 inputs; never T of them)."""
     shape = list(g.shape_of(xs[0]))
     shape[axis] = sum(g.shape_of(t)[axis] for t in xs)
-    y = _out(g, name, tuple(shape))
+    y = _like(g, name, tuple(shape), xs[0])
     opts = schema().ConcatenationOptionsT()
     opts.axis = axis
     g.op("CONCATENATION", xs, [y], opts)

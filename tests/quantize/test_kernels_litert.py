@@ -106,9 +106,11 @@ def test_elementwise_ops_are_bit_exact(op, qa, qb, qo):
     expected = getattr(K, op.lower())(a, qa, b, qb, qo)
     for resolver in (OPTIMIZED, REFERENCE):
         np.testing.assert_array_equal(run(model, [a, b], resolver), expected, err_msg=resolver)
-    # XNNPACK rescales in float32 (its own requantization): within 1 LSB; measured up to 1.5 %
-    # of elements off by one (MUL of a TANH output)
-    diff = run(model, [a, b], XNNPACK).astype(int) - expected
+    # XNNPACK has its own requantization (kernels, mode "xnnpack"): bit-exact with that mode,
+    # and within 1 LSB of TFLite's (up to 1.5 % of elements off by one: MUL of a TANH output)
+    xnn = run(model, [a, b], XNNPACK)
+    np.testing.assert_array_equal(xnn, getattr(K, op.lower())(a, qa, b, qb, qo, "xnnpack"))
+    diff = xnn.astype(int) - expected
     assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 0.05
 
 
@@ -116,13 +118,18 @@ def test_quantize_op_is_bit_exact():
     rng = np.random.default_rng(4)
     x = (rng.normal(size=(16, 64)) * 3).astype(np.float32)
     x[0, :4] = [0.5, -0.5, 1.5, -2.5]  # halves: away from zero, not to even
+    x[1, :2] = [0.25, -1.25]  # x / scale = 0.5, -2.5: ties
     scale, zp = float(np.float32(0.5)), -3
     model = one_op_model(
         "QUANTIZE", [T(x.shape, np.float32)], T(x.shape, scale=(scale,), zero_point=(zp,))
     )
     expected = K.quantize(x, scale, zp)
-    for resolver in (OPTIMIZED, REFERENCE):
-        np.testing.assert_array_equal(run(model, [x], resolver), expected, err_msg=resolver)
+    np.testing.assert_array_equal(run(model, [x], REFERENCE), expected)
+    # XNNPACK and the builtin optimized kernel: x * (1 / scale), ties to even
+    for resolver, mode in ((XNNPACK, "xnnpack"), (OPTIMIZED, "optimized")):
+        got = run(model, [x], resolver)
+        np.testing.assert_array_equal(got, K.quantize(x, scale, zp, mode), err_msg=resolver)
+        assert (got != expected).sum() == 2
 
 
 def test_quantize_multiplier_matches_tflite_examples():

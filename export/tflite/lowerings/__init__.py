@@ -54,12 +54,24 @@ class CellLowering(Protocol):
 
 
 LOWERINGS: Registry[CellLowering] = Registry("TFLite cell lowering")
+# Full-integer (int8-static) lowerings: ``sequence(m, g, x_q, T, int8_model, options)`` and
+# ``step(g, x_q, h_q, int8_model)`` over the NumPy int8 model of ``edgegru.quantize.reference``.
+INT8_LOWERINGS: Registry[Any] = Registry("TFLite full-integer cell lowering")
 
 # One line per cell lowering module (explicit list, no scan).
-_MODULES = ["edgegru.export.tflite.lowerings.gru", "edgegru.export.tflite.lowerings.lstm"]
+_MODULES = [
+    "edgegru.export.tflite.lowerings.gru",
+    "edgegru.export.tflite.lowerings.lstm",
+    "edgegru.export.tflite.lowerings.gru_int8",
+]
 
 
 def load() -> Registry[CellLowering]:
     for module in _MODULES:
         importlib.import_module(module)
     return LOWERINGS
+
+
+def load_int8() -> Registry[Any]:
+    load()
+    return INT8_LOWERINGS

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgegru.export.tflite import ops
+from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import Layer, f32
@@ -66,9 +66,10 @@ class GruWeights:
     bx: np.ndarray  # [3H]     -(b_ir + b_hr), b_iz + b_hz, b_in
     R: np.ndarray  # [3H, H]   -W_hr, W_hz, W_hn
     b_hh: np.ndarray | None  # [3H]  0, 0, b_hn (None when b_hn is zero)
+    int8: bool = False  # int8-dynamic: Wx and R written as int8 per channel (``hybrid``)
 
     @staticmethod
-    def of(layer: Layer) -> GruWeights:
+    def of(layer: Layer, int8: bool = False) -> GruWeights:
         H = layer.R.shape[1]
         sign = np.concatenate([-np.ones(H), np.ones(2 * H)])  # [3H]
         bx = layer.Wb + np.concatenate([layer.Rb[: 2 * H], np.zeros(H)])
@@ -78,6 +79,7 @@ class GruWeights:
             bx=f32(bx * sign),
             R=f32(layer.R * sign[:, None]),
             b_hh=f32(b_hh) if np.any(b_hh) else None,
+            int8=int8,
         )
 
     @property
@@ -91,7 +93,8 @@ def gru_cell(g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: int, h: int 
     H = w.H
     b_hh = None if w.b_hh is None else g.const(f"l{k}/b_hh", w.b_hh)
     if h is not None:
-        hh = ops.fully_connected(g, f"{p}/hh", h, g.const(f"l{k}/R", w.R), b_hh)  # [1, 3H]
+        R = hybrid.weight(g, f"l{k}/R", w.R, w.int8)
+        hh = ops.fully_connected(g, f"{p}/hh", h, R, b_hh)  # [1, 3H]
         s = ops.add(g, f"{p}/s", gx, hh)
         hn = ops.slice_(g, f"{p}/hn", hh, [0, 2 * H], [1, H])
     elif b_hh is not None:  # R 0 + b_hh
@@ -113,7 +116,7 @@ def gru_cell(g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: int, h: int 
 
 def project(g: SubgraphBuilder, p: str, w: GruWeights, k: int, x: int) -> int:
     """x [n, I] -> GX [n, 3H] = x W^T + b: one FULLY_CONNECTED for n steps."""
-    Wx, bx = g.const(f"l{k}/Wx", w.Wx), g.const(f"l{k}/bx", w.bx)
+    Wx, bx = hybrid.weight(g, f"l{k}/Wx", w.Wx, w.int8), g.const(f"l{k}/bx", w.bx)
     return ops.fully_connected(g, f"{p}/gx", x, Wx, bx)
 
 
@@ -183,7 +186,7 @@ class GruLowering:
     layouts = LAYOUTS
 
     def sequence(self, m: ModelBuilder, g: SubgraphBuilder, x: int, req: Request) -> Pooled:
-        layers = [GruWeights.of(layer) for layer in req.layers]
+        layers = [GruWeights.of(layer, hybrid.is_int8(req.options)) for layer in req.layers]
         layout = req.options.get("layout", DEFAULT_LAYOUT)
         if layout not in LAYOUTS:
             raise ValueError(f"unknown GRU layout {layout!r} (known: {', '.join(LAYOUTS)})")
@@ -246,7 +249,7 @@ class GruLowering:
     ) -> tuple[int, States]:
         inp, new_h = x_t, []
         for k, (layer, h) in enumerate(zip(req.layers, states["h"], strict=True)):
-            w = GruWeights.of(layer)
+            w = GruWeights.of(layer, hybrid.is_int8(req.options))
             inp = gru_cell(g, f"l{k}", w, k, project(g, f"l{k}", w, k, inp), h)
             new_h.append(inp)
         return inp, {"h": new_h}

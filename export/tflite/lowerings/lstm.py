@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgegru.export.tflite import ops
+from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder, schema
 from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import f32
@@ -44,13 +44,17 @@ def _gates(a: np.ndarray) -> list[np.ndarray]:
 
 
 def _lstm_op(
-    g: SubgraphBuilder, x: int, y: int, consts: list[int], state: tuple[int, int], clip: float
-) -> None:
+    g: SubgraphBuilder, x: int, y: int, consts: list[int], state: tuple[int, int], clip: float,
+    hybrid_inputs: bool = False,
+) -> None:  # fmt: skip
     s = schema()
     opts = s.UnidirectionalSequenceLSTMOptionsT()
     opts.fusedActivationFunction = s.ActivationFunctionType.TANH
     opts.cellClip = clip
     opts.timeMajor = False
+    # int8 weights, float activations: lstm_eval.cc EvalHybrid quantizes the input and h per
+    # batch row with their own zero points
+    opts.asymmetricQuantizeInputs = hybrid_inputs
     absent = ops.OPTIONAL
     W, R, P, B = consts[0:4], consts[4:8], consts[8:11], consts[11:15]
     inputs = [x, *W, *R, *P, *B, absent, absent, *state, absent, absent, absent, absent]
@@ -62,18 +66,22 @@ class LstmLowering:
 
     def sequence(self, m: ModelBuilder, g: SubgraphBuilder, x: int, req: Request) -> Pooled:
         T, H = req.seq_len, req.spec.hidden_size
+        int8 = hybrid.is_int8(req.options)
         inp = x
         for k, layer in enumerate(req.layers):
             width = g.shape_of(inp)[-1]  # I for layer 0, H above
             consts = [
-                g.const(f"l{k}/W_{n}", w) for n, w in zip("ifco", _gates(layer.W), strict=True)
+                hybrid.gate_weight(g, f"l{k}/W_{n}", w, int8)
+                for n, w in zip("ifco", _gates(layer.W), strict=True)
             ]
             consts += [
-                g.const(f"l{k}/R_{n}", w) for n, w in zip("ifco", _gates(layer.R), strict=True)
+                hybrid.gate_weight(g, f"l{k}/R_{n}", w, int8)
+                for n, w in zip("ifco", _gates(layer.R), strict=True)
             ]
             if layer.P is not None:
                 consts += [
-                    g.const(f"l{k}/P_{n}", f32(p)) for n, p in zip("ifo", layer.P, strict=True)
+                    hybrid.gate_weight(g, f"l{k}/P_{n}", f32(p), int8)
+                    for n, p in zip("ifo", layer.P, strict=True)
                 ]
             else:
                 consts += [ops.OPTIONAL] * 3
@@ -86,9 +94,10 @@ class LstmLowering:
                 g.tensor(f"l{k}/c_state", (1, H), variable=True),
             )
             zeros = g.const(f"l{k}/reset_x", np.zeros((1, 1, width), np.float32))
-            _lstm_op(g, zeros, g.tensor(f"l{k}/reset_y", (1, 1, H)), consts, state, RESET_CELL_CLIP)
+            reset_y = g.tensor(f"l{k}/reset_y", (1, 1, H))
+            _lstm_op(g, zeros, reset_y, consts, state, RESET_CELL_CLIP, int8)
             out = g.tensor(f"l{k}/y", (1, T, H))
-            _lstm_op(g, inp, out, consts, state, 0.0)  # cell_clip 0: no clipping
+            _lstm_op(g, inp, out, consts, state, 0.0, int8)  # cell_clip 0: no clipping
             inp = out
         details = {"layout": "fused", "runtime": RUNTIME}
         if req.spec.head == "mean":
@@ -101,9 +110,10 @@ class LstmLowering:
         inp, new_h, new_c = x_t, [], []
         for k, (layer, h, c) in enumerate(zip(req.layers, states["h"], states["c"], strict=True)):
             p = f"l{k}"
-            W = g.const(f"{p}/W", f32(layer.W))  # [4H, I]
+            int8 = hybrid.is_int8(req.options)
+            W = hybrid.weight(g, f"{p}/W", layer.W, int8)  # [4H, I]
             b = g.const(f"{p}/b", f32(layer.Wb + layer.Rb))  # [4H]
-            R = g.const(f"{p}/R", f32(layer.R))  # [4H, H]
+            R = hybrid.weight(g, f"{p}/R", layer.R, int8)  # [4H, H]
             pre = ops.add(
                 g,
                 f"{p}/pre",

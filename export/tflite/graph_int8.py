@@ -1,0 +1,128 @@
+"""Assemble full-integer (int8-static) models around a cell's int8 lowering, as
+``edgegru.quantize.reference`` computes them (DESIGN.md sections 4 and 5):
+
+    x [1, T, F] float32 raw -> SUB mean, MUL 1/std (float32) -> QUANTIZE @ input
+      -> the cell lowering (int8) -> the head's input (int8)
+      -> FULLY_CONNECTED @ head.y -> DEQUANTIZE -> y [1, O] float32
+
+Inputs and outputs stay float32 (the runner and apps feed floats); the normalization is two
+float ops, not folded into the int8 weights, so the file's int8 weights are exactly the bundle's.
+Step form: x [1, F] and float32 states (h [L, 1, H]; the mean head's sum [1, H] and count [1, 1]),
+each h QUANTIZEd at l{k}.h on the way in and DEQUANTIZEd on the way out. Both are exact: h is on
+l{k}.h's grid, so QUANTIZE(DEQUANTIZE(h_q)) = h_q, and the zero state quantizes to the zero
+point the sequence form starts from. So the step form computes the sequence form's h bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgegru.export.tflite import ops
+from edgegru.export.tflite import ops_int8 as q8
+from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
+from edgegru.export.tflite.graph import OUT_SUFFIX, Built, _finish, _stack, _unstack
+from edgegru.export.tflite.lowerings import load_int8
+from edgegru.quantize.reference import Int8GruModel, build_reference
+from edgegru.types import Bundle
+
+
+def _normalize_quantize(g: SubgraphBuilder, model: Int8GruModel, x: int, normalized: bool) -> int:
+    """(x - mean) * (1 / std) in float32, then QUANTIZE at the input point."""
+    if normalized:
+        x = ops.sub(g, "x_centered", x, g.const("norm/mean", model.mean))
+        x = ops.mul(g, "x_normalized", x, g.const("norm/inv_std", model.inv_std))
+    return q8.quantize(g, "x_q", x, model.q_input)
+
+
+def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
+    y_q = q8.fully_connected(g, "y_q", pooled, model.head)
+    return q8.dequantize(g, "y", y_q)
+
+
+def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
+    from edgegru.quantize.static import tolerance
+
+    quant = bundle.quant
+    assert quant is not None
+    stated = tolerance(quant)
+    return {
+        # the max abs output error vs the float model the runner's check applies
+        **({"tolerance": stated} if stated is not None else {}),
+        "quantization": {
+            "scheme": quant.scheme,
+            "weights": "int8 symmetric per output channel, int32 bias",
+            "activations": "int8 per tensor (calibrated)",
+            "state": "int8",
+            "input": {"scale": model.q_input.scale, "zero_point": model.q_input.zero_point},
+            "output": {
+                "scale": model.head.q_out.scale,
+                "zero_point": model.head.q_out.zero_point,
+            },
+            "calibration": dict(quant.calibration),
+        },
+    }
+
+
+def build_sequence_int8(
+    bundle: Bundle, seq_len: int, options: dict[str, Any], source: str
+) -> Built:
+    model = build_reference(bundle)  # raises BadInput without calibrated ranges
+    spec = bundle.spec
+    lowering = load_int8().get(spec.cell)
+    m = ModelBuilder()
+    g = m.subgraph("main")
+    x = g.tensor("x", (1, seq_len, spec.input_size))
+    x_q = _normalize_quantize(g, model, x, spec.normalization is not None)
+    pooled = lowering.sequence(m, g, x_q, seq_len, model, options)
+    y = _head(g, model, pooled.tensor)
+    meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
+    built = _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
+    built.details |= _int8_details(bundle, model)
+    return built
+
+
+def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
+    model = build_reference(bundle)
+    spec = bundle.spec
+    lowering = load_int8().get(spec.cell)
+    L, H = spec.num_layers, spec.hidden_size
+    m = ModelBuilder()
+    g = m.subgraph("main")
+    inputs = {"x": g.tensor("x", (1, spec.input_size))}
+    for name in spec.state_names:
+        shape = {"sum": (1, H), "count": (1, 1)}.get(name, (L, 1, H))
+        inputs[name] = g.tensor(name, shape)
+    x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
+    h_in = _unstack(g, "h", inputs["h"], L, H)
+    h_q = [
+        q8.quantize(g, f"h{k}_q", h, layer.q["h"])
+        for k, (h, layer) in enumerate(zip(h_in, model.layers, strict=True))
+    ]
+    h_top, new_h = lowering.step(g, x_q, h_q, model)
+    new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new_h)]
+    outputs: dict[str, int] = {}
+    if spec.head == "mean":
+        s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], new_f[-1])
+        n = ops.add(
+            g, "count" + OUT_SUFFIX, inputs["count"], g.const("one", np.ones((1, 1), np.float32))
+        )
+        pooled = q8.quantize(g, "pool", ops.div(g, "mean", s, n), model.q_pool)
+        outputs["y"] = _head(g, model, pooled)
+        outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
+        outputs["sum" + OUT_SUFFIX], outputs["count" + OUT_SUFFIX] = s, n
+    else:
+        outputs["y"] = _head(g, model, h_top)
+        outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
+    outputs = {k: outputs[k] for k in ["y", *(n + OUT_SUFFIX for n in spec.state_names)]}
+    meta = {
+        "form": "step",
+        "source_sha256": source,
+        "layout": "step",
+        "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
+        "states": list(spec.state_names),
+    }
+    built = _finish(m, g, bundle, (inputs, outputs), meta)
+    built.details |= _int8_details(bundle, model)
+    return built
