@@ -47,11 +47,14 @@ def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
 
 
 def find_reference(model: Path, source_sha256: str) -> Path | None:
-    """The float bundle an artifact came from: a model.json beside it or up to two folders up
-    whose weights hash is the manifest's ``source_sha256``."""
+    """The float bundle an artifact came from: a model.json beside it or up to two folders up,
+    or in a folder beside those (a pipeline's OUTDIR/train next to OUTDIR/export), whose weights
+    hash is the manifest's ``source_sha256``."""
     from edgegru.bundle import load_bundle, weights_sha256
 
-    for folder in [model.parent, *list(model.parent.parents)[:2]]:
+    nearby = [model.parent, *list(model.parent.parents)[:2]]
+    candidates = nearby + [m.parent for f in nearby for m in sorted(f.glob("*/model.json"))]
+    for folder in dict.fromkeys(candidates):  # in order, once each
         if (folder / "model.json").is_file():
             try:
                 if weights_sha256(load_bundle(folder)) == source_sha256:

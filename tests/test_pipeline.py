@@ -24,7 +24,6 @@ schemes = ["dynamic"]
 formats = ["onnx", "tflite"]
 [check]
 emulated = "off"
-limit = 8
 runs = 5
 warmup = 1
 """
@@ -85,6 +84,15 @@ def test_pipeline_runs_skips_and_reruns(cli, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert len(results["artifacts"]) == len(files) and results["artifacts"][0]["checks"]
     assert (out / "pareto.png").is_file()
+
+    # the report's numbers are edgegru check's numbers
+    proc = cli("check", str(out / "export" / "model.tflite"), "--runs", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (direct,) = json.loads(proc.stdout)["rows"]
+    (in_report,) = [r for r in results["artifacts"] if r["file"] == "model.tflite"]
+    (row,) = in_report["checks"]
+    assert row["accuracy"] == direct["accuracy"] and row["agreement"] == direct["agreement"]
+    assert row["max_abs_error"] == pytest.approx(direct["max_abs_error"])
 
     again = json.loads(cli("pipeline", str(config), "-o", str(out), "--json").stdout)
     assert again["train"]["skipped"] and again["export"]["skipped"]
