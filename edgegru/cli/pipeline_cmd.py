@@ -36,7 +36,7 @@ def command(config, out, print_config, as_json) -> None:
       [data]    dataset = "watch"      # or path = "my.npz", test_path = "test.npz"
       [train]   cell = "gru"  hidden = 32  layers = 1  head = "last"  epochs = 40
                 model = "runs/gru32"   # start from a bundle instead (with enabled = false)
-      [compress] method = "prune"  hidden = 24  curve = [16, 8]  deploy = "trained"
+      [compress] method = "prune"  hidden = 24  curve = [16]  deploy = "trained"
       [quantize] schemes = ["dynamic", "static"]
       [export]  formats = ["onnx", "ort", "tflite"]  forms = ["sequence", "step"]
       [check]   targets = ["local", "ssh://pi@raspberrypi"]  emulated = "auto"

@@ -3,7 +3,7 @@
 ```toml
 [data]      dataset = "watch"            # or path = "my.npz" (+ test_path)
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
-[compress]  method = "prune"  hidden = 24  curve = [16, 8]  deploy = "trained"
+[compress]  method = "prune"  hidden = 24  curve = [16]  deploy = "trained"
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
@@ -74,7 +74,7 @@ class CompressSection:
     enabled: bool = True
     method: str = "prune"  # prune: structured pruning of the trained model; distill: a student
     hidden: int = 24  # the compressed model's H
-    curve: list[int] = field(default_factory=lambda: [16, 8])  # more H values, for the curve
+    curve: list[int] = field(default_factory=lambda: [16])  # more H values, for the curve
     # Which model flows on to quantize, export and check: "trained" (the default: on `watch`
     # pruning cost 1-2 points, so the curve is shown and the full model deployed) or
     # "compressed" (the H above).
@@ -136,7 +136,7 @@ class CheckSection:
     # qemu-aarch64` has built their userland; "off": never.
     emulated: str = "auto"
     limit: int = 0  # validation rows on real targets (0: the whole test split)
-    emulated_limit: int = 128  # rows on emulated targets (qemu runs ~30x slower)
+    emulated_limit: int = 64  # rows on emulated targets (qemu runs ~30x slower)
     runs: int = 200
     warmup: int = 20
     max_accuracy_drop: float | None = None  # percentage points
