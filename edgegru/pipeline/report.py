@@ -217,23 +217,39 @@ def render_plots(out: Path, results: dict[str, Any]) -> list[str]:
         _save(fig, out / "sizes.png")
         plt.close(fig)
         names.append("sizes.png")
-    checked = [(r, c) for r in rows for c in r["checks"] if c.get("accuracy") is not None]
-    if checked:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for r, c in checked:
-            style = "o" if r["format"] != "tflite" else "s"
-            label = f"{r['file']} @ {c['target']}"
-            axes[0].plot(r["size_bytes"] / 1024, c["accuracy"], style, label=label)
-            if not c.get("emulated") and c.get("p50_us"):
-                axes[1].plot(c["p50_us"], c["accuracy"], style)
+    # One point per artifact on the first real (not emulated) target that ran it: emulated
+    # targets score a subset of rows and their timings mean nothing.
+    points = []
+    for r in rows:
+        real = [c for c in r["checks"] if not c.get("emulated") and c.get("accuracy") is not None]
+        if real:
+            points.append((r, real[0]))
+    if points:
+        colors = {"float32": "tab:blue", "int8-dynamic": "tab:orange", "int8-static": "tab:green"}
+        markers = {"onnx": "o", "ort": "^", "tflite": "s"}
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+        for r, c in points:
+            style = {"color": colors.get(r["precision"], "gray"),
+                     "marker": markers.get(r["format"], "x"), "linestyle": "none"}  # fmt: skip
+            label = r["file"].split("/")[-1].removeprefix("model.")
+            x_lat = c.get("p50_us")
+            for ax, x in ((axes[0], r["size_bytes"] / 1024), (axes[1], x_lat)):
+                if x:
+                    ax.plot(x, c["accuracy"], **style)
+                    ax.annotate(label, (x, c["accuracy"]), fontsize=6, alpha=0.8,
+                                xytext=(3, 3), textcoords="offset points")  # fmt: skip
         axes[0].set_xlabel("file size (KB)")
-        axes[1].set_xlabel("median latency (us), real targets only")
+        axes[1].set_xlabel(f"median latency (us) on {points[0][1].get('target')}")
+        axes[0].set_ylabel("accuracy on the target")
         for ax in axes:
-            ax.set_ylabel("accuracy on the target")
             ax.grid(alpha=0.3)
-        fig.legend(loc="lower center", ncol=3, fontsize=7)
-        fig.suptitle("Accuracy vs size and latency, every artifact on every target")
-        fig.tight_layout(rect=(0, 0.18, 1, 1))
+        handles = [plt.Line2D([], [], color=v, marker="o", linestyle="none", label=k)
+                   for k, v in colors.items()]  # fmt: skip
+        handles += [plt.Line2D([], [], color="black", marker=v, linestyle="none", label=k)
+                    for k, v in markers.items()]  # fmt: skip
+        axes[1].legend(handles=handles, fontsize=7, loc="lower right")
+        fig.suptitle("Every artifact: accuracy vs size and vs latency (sequence and step forms)")
+        fig.tight_layout()
         _save(fig, out / "pareto.png")
         plt.close(fig)
         names.append("pareto.png")
