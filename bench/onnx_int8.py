@@ -7,6 +7,7 @@ For each cell and workload: file sizes, max |output - float| and the median late
   qdq-folded       the same file with session.disable_quant_qdq=1 (ORT folds the DQ at load)
   ort-int8-kernel  model.dynint8.onnx as exported for LSTM / peephole: com.microsoft
                    DynamicQuantizeLSTM (ORT has no int8 GRU kernel)
+  ort-quantize_dynamic (peer)  ONNX Runtime's quantize_dynamic of the float model
 all interleaved in one process (bench.timing). Writes bench/results/onnx_int8.json.
 
     python -m bench.onnx_int8 [--runs 1000]
@@ -43,6 +44,7 @@ def bench(cell: str, name: str, runs: int, warmup: int) -> dict[str, Any]:
             cfg = ExportConfig(forms=("sequence",), precision=precision, options=options)
             (artifact,) = export(bundle, cfg, Path(tmp) / key)
             files[key] = Path(artifact.path).read_bytes()
+        files.update(_ort_quantize_dynamic(files["float32"], Path(tmp)))
     files["qdq-folded"] = files["qdq"]
     sessions = {k: _session(v) for k, v in files.items() if k != "qdq-folded"}
     sessions["qdq-folded"] = _session(files["qdq"], {"session.disable_quant_qdq": "1"})
@@ -64,6 +66,25 @@ def bench(cell: str, name: str, runs: int, warmup: int) -> dict[str, Any]:
             for k in files
         },
     }
+
+
+def _ort_quantize_dynamic(float_model: bytes, tmp: Path) -> dict[str, bytes]:
+    """The peer: ONNX Runtime's own ``quantize_dynamic`` of edgegru's float model (it leaves a
+    GRU in float and quantizes only MatMul/Gemm; an LSTM becomes DynamicQuantizeLSTM). A failure
+    is recorded by the missing path and a note in the JSON, never hidden."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, dst = tmp / "peer_float.onnx", tmp / "peer_ort_qd.onnx"
+    src.write_bytes(float_model)
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    except Exception as e:  # a peer's failure is a result
+        PEER_ERRORS.append(f"ort quantize_dynamic: {type(e).__name__}: {e}")
+        return {}
+    return {"ort-quantize_dynamic (peer)": dst.read_bytes()}
+
+
+PEER_ERRORS: list[str] = []
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -92,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         for cell in args.cells.split(",")
         for name in WORKLOADS
     ]
-    path = write_results("onnx_int8", {"runs": args.runs, "results": results})
+    path = write_results(
+        "onnx_int8", {"runs": args.runs, "results": results, "peer_errors": PEER_ERRORS}
+    )
     print(markdown(results))
     print(f"-> {path}")
 
