@@ -22,7 +22,11 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("bench.onnx_int8", "ONNX int8-dynamic vs float", ["--runs", "50"]),
     ("bench.tflite", "TFLite/LiteRT: edgegru GRU lowerings vs ORT and litert-torch",
      ["--runs", "30", "--no-peers"]),
+    ("bench.tflite_int8", "TFLite int8: full-integer and hybrid GRU vs ORT and litert-torch int8",
+     ["--runs", "30", "--no-peers"]),
 ]  # fmt: skip
+# bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,
+# `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.
 
 
 def main(argv: list[str] | None = None) -> int:
