@@ -116,6 +116,18 @@ class ModelSpec:
     def num_parameters(self) -> int:
         return sum(math.prod(s) for s in self.weight_shapes().values())
 
+    def int8_bytes(self) -> int:
+        """Parameter bytes in the int8 scheme (DESIGN.md 4): weight matrices 1 byte per value,
+        biases int32 (4), peepholes int16 (2; TFLite's integer LSTM keeps them so). Scales and
+        graph overhead come on top, per exporter."""
+
+        def width(name: str) -> int:
+            if "peep" in name:
+                return 2
+            return 1 if "weight" in name else 4
+
+        return sum(width(n) * math.prod(s) for n, s in self.weight_shapes().items())
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

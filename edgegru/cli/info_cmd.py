@@ -20,7 +20,7 @@ def model_summary(path: Path) -> dict:
         "spec": spec.to_json(),
         "parameters": n,
         "float32_bytes": 4 * n,
-        "int8_bytes": n,  # int8 weights; biases and scales add a little in each exporter
+        "int8_bytes": spec.int8_bytes(),  # int8 weights, int32 biases (DESIGN.md 4)
         "state_names": list(spec.state_names),
         "provenance": bundle.provenance,
     }

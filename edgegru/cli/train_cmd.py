@@ -163,7 +163,7 @@ def command(
         f"{cell} x{layers} H={hidden} on {ds.info.name}: {score} "
         f"({len(result.history)} epochs, {seconds:.1f} s)"
     )
-    click.echo(f"{n:,} parameters ({kib(4 * n)} float32, ~{kib(n)} int8) -> {out}")
+    click.echo(f"{n:,} parameters ({kib(4 * n)} float32, {kib(spec.int8_bytes())} int8) -> {out}")
 
 
 def _train_with_progress(spec, ds, cfg, out, resume, quiet):

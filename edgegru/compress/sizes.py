@@ -9,7 +9,6 @@ counted: they are the exporter's, and the same for every scheme compared here.
 from __future__ import annotations
 
 import gzip
-import math
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,8 @@ def is_matrix(name: str) -> bool:
     return "weight" in name and "peep" not in name
 
 
-def _int8_width(name: str) -> int:
-    if is_matrix(name):
-        return 1
-    return 2 if "peep" in name else 4
-
-
 def int8_bytes(spec: ModelSpec) -> int:
-    return sum(_int8_width(n) * math.prod(s) for n, s in spec.weight_shapes().items())
+    return spec.int8_bytes()  # one definition, in the spec
 
 
 def model_sizes(spec: ModelSpec) -> dict[str, int]:
