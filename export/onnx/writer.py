@@ -80,6 +80,10 @@ def build_model(
         if bundle.spec.cell != "gru" and _option(cfg, "int8_kernel", "yes"):
             model = quant.lstm_kernel(model)  # checked above as QDQ; ORT runs it in the tests
             extra["quantization"]["kernel"] = "com.microsoft.DynamicQuantizeLSTM"
+            extra["quantization"]["weights"] = (
+                "int8 symmetric: LSTM W/R per tensor (DynamicQuantizeLSTM), head per output "
+                "channel (DequantizeLinear)"
+            )
     return model, inputs, outputs, graph.details(model, extra)
 
 
