@@ -383,24 +383,37 @@ def table(name: str, w: dict) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_bench(
+    argv: list[str] | None,
+    result: str,
+    steps: dict[str, Callable[..., Any]],
+    workload_info: dict[str, Any],
+    description: str,
+) -> None:
+    """The command line both TFLite benches share: ``steps`` names their own ``make`` (hidden,
+    layers -> bundle), ``run_workload``, ``verdicts`` and ``table``."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--peers-timeout", type=float, default=1200, help="seconds for pip install")
     args = ap.parse_args(argv)
     peers_error = "skipped (--no-peers)" if args.no_peers else setup_peers(args.peers_timeout)
     data: dict[str, Any] = {
-        "workload": {"T": T, "I": N_IN, "O": N_OUT, "batch": 1, "threads": 1},
-        "runs": args.runs, "peers_error": peers_error, "workloads": {},
+        "workload": workload_info, "runs": args.runs, "peers_error": peers_error, "workloads": {},
     }  # fmt: skip
     for name, (hidden, layers) in WORKLOADS.items():
-        w = run_workload(name, workload(hidden, layers), args.runs, peers_error)
-        w["verdicts"] = verdicts(name, w)
+        w = steps["run_workload"](name, steps["make"](hidden, layers), args.runs, peers_error)
+        w["verdicts"] = steps["verdicts"](name, w)
         data["workloads"][name] = w
-        print(table(name, w))
+        print(steps["table"](name, w))
         print("\n" + json.dumps(w["verdicts"], indent=1) + "\n")
-    print(f"-> {write_results('tflite', data)}")
+    print(f"-> {write_results(result, data)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    steps = {"make": workload, "run_workload": run_workload, "verdicts": verdicts, "table": table}
+    info = {"T": T, "I": N_IN, "O": N_OUT, "batch": 1, "threads": 1}
+    run_bench(argv, "tflite", steps, info, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ Writes bench/results/tflite_int8.json and prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,17 +25,16 @@ import numpy as np
 from bench.tflite import (
     BURST,
     N_IN,
-    WORKLOADS,
     T,
     compiled,
     convert_peers,
     interpreter,
     onnx_edgegru,
     ort,
-    setup_peers,
+    run_bench,
     workload,
 )
-from bench.timing import interleaved, write_results
+from bench.timing import interleaved
 from edgegru.types import Bundle
 
 TARGETS = {
@@ -174,23 +171,9 @@ def table(name: str, w: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=300)
-    ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--peers-timeout", type=float, default=1200, help="seconds for pip install")
-    args = ap.parse_args(argv)
-    peers_error = "skipped (--no-peers)" if args.no_peers else setup_peers(args.peers_timeout)
-    data: dict[str, Any] = {
-        "workload": {"T": T, "I": N_IN, "batch": 1, "threads": 1},
-        "runs": args.runs, "peers_error": peers_error, "workloads": {},
-    }  # fmt: skip
-    for name, (hidden, layers) in WORKLOADS.items():
-        w = run_workload(name, quantized(hidden, layers), args.runs, peers_error)
-        w["verdicts"] = verdicts(name, w)
-        data["workloads"][name] = w
-        print(table(name, w))
-        print("\n" + json.dumps(w["verdicts"], indent=1) + "\n")
-    print(f"-> {write_results('tflite_int8', data)}")
+    steps = {"make": quantized, "run_workload": run_workload, "verdicts": verdicts, "table": table}
+    info = {"T": T, "I": N_IN, "batch": 1, "threads": 1}
+    run_bench(argv, "tflite_int8", steps, info, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
