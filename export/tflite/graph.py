@@ -19,7 +19,7 @@ from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lowerings import Request, load
 from edgegru.export.tflite.metadata import NAME, metadata
 from edgegru.export.tflite.weights import head, layers
-from edgegru.types import Bundle, TensorInfo
+from edgegru.types import Bundle, ModelSpec, TensorInfo
 
 SIGNATURE = "serving_default"
 OUT_SUFFIX = "_out"
@@ -97,16 +97,24 @@ def _stack(g: SubgraphBuilder, name: str, ts: list[int], L: int, H: int) -> int:
     return ops.reshape(g, name, flat, (L, 1, H))
 
 
+def step_inputs(g: SubgraphBuilder, spec: ModelSpec) -> dict[str, int]:
+    """The step model's inputs: x [1, F] and every named state (h, c [L, 1, H]; the mean head's
+    sum [1, H] and count [1, 1]), float and in this order for float and int8 files alike."""
+    L, H = spec.num_layers, spec.hidden_size
+    inputs = {"x": g.tensor("x", (1, spec.input_size))}
+    for name in spec.state_names:
+        shape = {"sum": (1, H), "count": (1, 1)}.get(name, (L, 1, H))
+        inputs[name] = g.tensor(name, shape)
+    return inputs
+
+
 def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
     spec = bundle.spec
     lowering = load().get(spec.cell)
     L, H = spec.num_layers, spec.hidden_size
     m = ModelBuilder()
     g = m.subgraph("main")
-    inputs = {"x": g.tensor("x", (1, spec.input_size))}
-    for name in spec.state_names:
-        shape = {"sum": (1, H), "count": (1, 1)}.get(name, (L, 1, H))
-        inputs[name] = g.tensor(name, shape)
+    inputs = step_inputs(g, spec)
     states = {n: _unstack(g, n, inputs[n], L, H) for n in ("h", "c") if n in inputs}
     req = Request(spec, layers(bundle), 1, dict(options))
     h_top, new = lowering.step(g, inputs["x"], states, req)

@@ -22,7 +22,7 @@ import numpy as np
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
-from edgegru.export.tflite.graph import OUT_SUFFIX, Built, _finish, _stack, _unstack
+from edgegru.export.tflite.graph import OUT_SUFFIX, Built, _finish, _stack, _unstack, step_inputs
 from edgegru.export.tflite.lowerings import load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
 from edgegru.types import Bundle
@@ -90,10 +90,7 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     L, H = spec.num_layers, spec.hidden_size
     m = ModelBuilder()
     g = m.subgraph("main")
-    inputs = {"x": g.tensor("x", (1, spec.input_size))}
-    for name in spec.state_names:
-        shape = {"sum": (1, H), "count": (1, 1)}.get(name, (L, 1, H))
-        inputs[name] = g.tensor(name, shape)
+    inputs = step_inputs(g, spec)
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
     h_in = _unstack(g, "h", inputs["h"], L, H)
     h_q = [
