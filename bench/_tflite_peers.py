@@ -1,6 +1,8 @@
-"""Peer conversions for bench/tflite.py, run INSIDE the optional peers venv (TensorFlow and
-litert-torch are never installed in the project env). Reads workload weights from an .npz,
-writes .tflite files and a JSON of what worked (each failure recorded with its error).
+"""Peer conversions for bench/tflite.py, run INSIDE the optional peers venv (TensorFlow, tf_keras
+and litert-torch are never installed in the project env). Reads workload weights from an .npz,
+writes .tflite files and a JSON of what worked (each failure recorded with its error). The bench
+runs one peer per process: TensorFlow's full-int8 calibrator crashes the process on a Keras GRU
+WHILE loop (issue 5), and a crash must cost only that peer.
 
     bench/.peers-venv/bin/python bench/_tflite_peers.py WEIGHTS.npz OUT_DIR [PEER,PEER]
 """
@@ -8,6 +10,7 @@ writes .tflite files and a JSON of what worked (each failure recorded with its e
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -21,19 +24,29 @@ def _keras_order(a: np.ndarray, H: int) -> np.ndarray:
     return np.concatenate([z, r, n])
 
 
-def keras(w: dict, T: int, out: Path, dynamic: bool) -> str:
+def keras(w: dict, T: int, out: Path, mode: str, unroll: bool = False) -> str:
+    """Keras GRU (reset_after=True: PyTorch's equations) -> TensorFlow's converter.
+
+    Keras 2 (tf_keras, selected with TF_USE_LEGACY_KERAS=1 before TensorFlow is imported) and
+    ``TFLiteConverter.from_keras_model``: the path whose numbers the issue quotes (a WHILE loop,
+    ~90 KB float at h64). Keras 3's GRU does not convert with TF 2.21 (its SavedModel keeps a
+    TensorListReserve without a static element shape; measured, recorded in bench results).
+    ``mode``: float, dynamic (dynamic-range int8 weights), int8 (full integer, calibrated on 64
+    random-normal sequences as edgegru's int8 bench is)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
+    import tf_keras
 
     n_in, H, L = int(w["I"]), int(w["H"]), int(w["L"])
-    x = tf.keras.Input(shape=(T, n_in), batch_size=1, name="x")
+    x = tf_keras.Input(shape=(T, n_in), batch_size=1, name="x")
     y = x
     grus = []
     for k in range(L):
-        gru = tf.keras.layers.GRU(H, reset_after=True, return_sequences=k < L - 1)
+        gru = tf_keras.layers.GRU(H, reset_after=True, return_sequences=k < L - 1, unroll=unroll)
         y = gru(y)
         grus.append(gru)
-    dense = tf.keras.layers.Dense(int(w["O"]))
-    model = tf.keras.Model(x, dense(y))
+    dense = tf_keras.layers.Dense(int(w["O"]))
+    model = tf_keras.Model(x, dense(y))
     for k, gru in enumerate(grus):
         gru.set_weights([
             _keras_order(w[f"rnn.weight_ih_l{k}"], H).T,
@@ -43,14 +56,14 @@ def keras(w: dict, T: int, out: Path, dynamic: bool) -> str:
         ])  # fmt: skip
     dense.set_weights([w["head.weight"].T, w["head.bias"]])
 
-    # Keras 3's documented path: a SavedModel, converted with its variables frozen (converting a
-    # concrete function keeps them as resource variables, which the runtime then cannot read).
-    saved = out / f"keras_saved_{'dynamic' if dynamic else 'float'}"
-    model.export(str(saved), format="tf_saved_model")
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    if dynamic:
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "float":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    path = out / f"keras_{'dynamic' if dynamic else 'float'}.tflite"
+    if mode == "int8":
+        X = np.random.default_rng(0).standard_normal((64, 1, T, n_in)).astype(np.float32)
+        conv.representative_dataset = lambda: ([x] for x in X)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    path = out / f"keras{'_unrolled' if unroll else ''}_{mode}.tflite"
     path.write_bytes(conv.convert())
     return str(path)
 
@@ -108,8 +121,11 @@ def main() -> None:
     w = dict(np.load(weights))
     T = int(w["T"])
     jobs = {
-        "keras_float": lambda: keras(w, T, out, False),
-        "keras_dynamic": lambda: keras(w, T, out, True),
+        "keras_float": lambda: keras(w, T, out, "float"),
+        "keras_dynamic": lambda: keras(w, T, out, "dynamic"),
+        "keras_int8": lambda: keras(w, T, out, "int8"),
+        "keras_unrolled_float": lambda: keras(w, T, out, "float", unroll=True),
+        "keras_unrolled_int8": lambda: keras(w, T, out, "int8", unroll=True),
         "litert_torch_float": lambda: litert_torch(w, T, out),
         "litert_torch_dynamic": lambda: litert_torch(w, T, out, dynamic=True),
     }
@@ -122,7 +138,7 @@ def main() -> None:
         except Exception as e:  # a failing peer is a result, not a crash
             result[name] = {"error": f"{type(e).__name__}: {e}"[:500],
                             "trace": traceback.format_exc()[-1500:]}  # fmt: skip
-    (out / "peers.json").write_text(json.dumps(result, indent=2))
+    (out / f"peers-{'-'.join(sorted(result))}.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

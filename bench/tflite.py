@@ -36,7 +36,7 @@ from edgegru.types import Bundle, ModelSpec
 HERE = Path(__file__).resolve().parent
 PEERS_VENV = HERE / ".peers-venv"
 PEERS_OUT = HERE / ".peers-out"
-PEERS_PACKAGES = ["tensorflow", "litert-torch"]
+PEERS_PACKAGES = ["tensorflow", "tf-keras", "litert-torch"]
 T, N_IN, N_OUT = 50, 40, 12  # steps, input features, classes
 WORKLOADS = {"h64": (64, 1), "h128x2": (128, 2)}
 BURST = 3  # calls per path per round in the warm run (bench.timing.interleaved)
@@ -171,10 +171,12 @@ def ort(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
 
 # -- peers -----------------------------------------------------------------------------------
 def setup_peers(timeout: float) -> str | None:
-    """Make bench/.peers-venv with TensorFlow and litert-torch; None when ready, else the error."""
+    """Make bench/.peers-venv with TensorFlow, tf_keras and litert-torch; None when ready, else
+    the error. The stamp names the packages, so adding one reinstalls."""
     py = PEERS_VENV / "bin" / "python"
     stamp = PEERS_VENV / ".ready"
-    if stamp.exists():
+    wanted = " ".join(PEERS_PACKAGES) + "\n"
+    if stamp.exists() and stamp.read_text() == wanted:
         return None
     try:
         if not py.exists():
@@ -191,30 +193,39 @@ def setup_peers(timeout: float) -> str | None:
         return f"cannot make the peers venv: {e}"
     if proc.returncode != 0:
         return "pip install failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:400]
-    stamp.write_text("ok\n")
+    stamp.write_text(wanted)
     return None
 
 
+FLOAT_PEERS = ("keras_float", "keras_dynamic", "keras_unrolled_float", "litert_torch_float")
+
+
 def convert_peers(
-    name: str, bundle: Bundle, error: str | None, only: tuple[str, ...] | None = None
+    name: str, bundle: Bundle, error: str | None, only: tuple[str, ...] = FLOAT_PEERS
 ) -> dict[str, dict[str, Any]]:
-    names = only or ("keras_float", "keras_dynamic", "litert_torch_float")
+    """Each peer converted in its own process of the peers venv (a converter that crashes, as
+    TensorFlow's int8 calibrator does on a Keras GRU loop, is recorded with its exit signal)."""
     if error:
-        return {n: {"error": error} for n in names}
+        return {n: {"error": error} for n in only}
     out = PEERS_OUT / name
     out.mkdir(parents=True, exist_ok=True)
     H, L = bundle.spec.hidden_size, bundle.spec.num_layers
     np.savez(out / "weights.npz", T=T, I=N_IN, H=H, L=L, O=N_OUT, **bundle.weights)
-    proc = subprocess.run(
-        [str(PEERS_VENV / "bin" / "python"), str(HERE / "_tflite_peers.py"),
-         str(out / "weights.npz"), str(out), ",".join(names)],
-        capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
-    try:
-        return json.loads((out / "peers.json").read_text())
-    except (OSError, ValueError):
-        err = (proc.stderr.strip().splitlines() or ["no output"])[-1][:400]
-        return {n: {"error": f"peer conversion crashed: {err}"} for n in names}
+    results: dict[str, dict[str, Any]] = {}
+    for peer in only:
+        (out / f"peers-{peer}.json").unlink(missing_ok=True)  # never read a stale result
+        proc = subprocess.run(
+            [str(PEERS_VENV / "bin" / "python"), str(HERE / "_tflite_peers.py"),
+             str(out / "weights.npz"), str(out), peer],
+            capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
+        try:
+            results.update(json.loads((out / f"peers-{peer}.json").read_text()))
+        except (OSError, ValueError):
+            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+            err = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            results[peer] = {"error": f"converter process died ({how}): {err}"}
+    return results
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -357,6 +368,13 @@ def verdicts(name: str, w: dict) -> dict[str, Any]:
         }
     if loop_i and ort_us:
         out["loop_interpreter_vs_ort"] = {"ratio": loop_i / ort_us}
+    # No target in the issue for the Keras peers: ratios, for the README's table.
+    pairs = (("edgegru_loop", "keras_float"), ("edgegru_unrolled", "keras_unrolled_float"))
+    for ours, peer in pairs:
+        for mode in ("interpreter", "compiled"):
+            a, b = med(f"{ours} / {mode}"), med(f"{peer} / {mode}")
+            if a and b:
+                out[f"{ours}_vs_{peer}_{mode}"] = {"ratio": a / b}
     step = med("edgegru_step / interpreter")
     if name == "h64" and step:
         out["step_us"] = {"us": step, "target": TARGETS["step_us_h64"],
