@@ -20,9 +20,11 @@ from bench import timing
 SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("bench.onnx", "ONNX: edgegru vs torch.onnx.export vs PyTorch eager", ["--runs", "50"]),
     ("bench.onnx_int8", "ONNX int8-dynamic vs float", ["--runs", "50"]),
-    ("bench.tflite", "TFLite/LiteRT: edgegru GRU lowerings vs ORT and litert-torch",
+    ("bench.tflite", "TFLite/LiteRT: edgegru GRU lowerings vs ORT, Keras and litert-torch",
      ["--runs", "30", "--no-peers"]),
-    ("bench.tflite_int8", "TFLite int8: full-integer and hybrid GRU vs ORT and litert-torch int8",
+    ("bench.tflite_int8", "TFLite int8: full-integer and hybrid GRU vs ORT, Keras and litert-torch "
+     "int8", ["--runs", "30", "--no-peers"]),
+    ("bench.tflite_lstm", "TFLite: edgegru's fused (peephole) LSTM vs ORT and Keras",
      ["--runs", "30", "--no-peers"]),
 ]  # fmt: skip
 # bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,

@@ -68,6 +68,54 @@ def keras(w: dict, T: int, out: Path, mode: str, unroll: bool = False) -> str:
     return str(path)
 
 
+def keras_lstm(w: dict, T: int, out: Path, mode: str, peephole: bool = False) -> str:
+    """Keras 2 LSTM -> TensorFlow's converter (fused UNIDIRECTIONAL_SEQUENCE_LSTM), or a Keras
+    RNN of tf_keras.experimental.PeepholeLSTMCell (the only Keras peephole LSTM: not fused).
+    Keras gate order i, f, c, o is PyTorch's i, f, g, o; one bias (b_ih + b_hh); peepholes as
+    Keras applies them (p_i, p_f on c, p_o on c'), DESIGN.md section 2's equations."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tensorflow as tf
+    import tf_keras
+
+    n_in, H, L = int(w["I"]), int(w["H"]), int(w["L"])
+    x = tf_keras.Input(shape=(T, n_in), batch_size=1, name="x")
+    y = x
+    layers = []
+    for k in range(L):
+        seq = k < L - 1
+        if peephole and not hasattr(tf_keras.experimental, "PeepholeLSTMCell"):
+            raise RuntimeError(
+                f"tf_keras {tf_keras.__version__} has no PeepholeLSTMCell (removed from Keras): "
+                "TensorFlow has no peephole LSTM layer left to convert"
+            )
+        if peephole:
+            layer = tf_keras.layers.RNN(
+                tf_keras.experimental.PeepholeLSTMCell(H), return_sequences=seq
+            )
+        else:
+            layer = tf_keras.layers.LSTM(H, return_sequences=seq)
+        y = layer(y)
+        layers.append(layer)
+    dense = tf_keras.layers.Dense(int(w["O"]))
+    model = tf_keras.Model(x, dense(y))
+    for k, layer in enumerate(layers):
+        values = [
+            w[f"rnn.weight_ih_l{k}"].T,
+            w[f"rnn.weight_hh_l{k}"].T,
+            w[f"rnn.bias_ih_l{k}"] + w[f"rnn.bias_hh_l{k}"],
+        ]
+        if peephole:
+            values += list(w[f"rnn.weight_peep_l{k}"])  # p_i, p_f, p_o: Keras' order too
+        layer.set_weights(values)
+    dense.set_weights([w["head.weight"].T, w["head.bias"]])
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    path = out / f"keras_{'peephole' if peephole else 'lstm'}_{mode}.tflite"
+    path.write_bytes(conv.convert())
+    return str(path)
+
+
 def litert_torch(w: dict, T: int, out: Path, dynamic: bool = False) -> str:
     import litert_torch as lt
     import torch
@@ -126,6 +174,9 @@ def main() -> None:
         "keras_int8": lambda: keras(w, T, out, "int8"),
         "keras_unrolled_float": lambda: keras(w, T, out, "float", unroll=True),
         "keras_unrolled_int8": lambda: keras(w, T, out, "int8", unroll=True),
+        "keras_lstm_float": lambda: keras_lstm(w, T, out, "float"),
+        "keras_lstm_dynamic": lambda: keras_lstm(w, T, out, "dynamic"),
+        "keras_peephole_float": lambda: keras_lstm(w, T, out, "float", peephole=True),
         "litert_torch_float": lambda: litert_torch(w, T, out),
         "litert_torch_dynamic": lambda: litert_torch(w, T, out, dynamic=True),
     }

@@ -407,9 +407,10 @@ def run_bench(
     steps: dict[str, Callable[..., Any]],
     workload_info: dict[str, Any],
     description: str,
+    workloads: dict[str, tuple] = WORKLOADS,
 ) -> None:
-    """The command line both TFLite benches share: ``steps`` names their own ``make`` (hidden,
-    layers -> bundle), ``run_workload``, ``verdicts`` and ``table``."""
+    """The command line the TFLite benches share: ``steps`` names their own ``make`` (the
+    workload's tuple -> bundle), ``run_workload``, ``verdicts`` and ``table``."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--no-peers", action="store_true")
@@ -419,8 +420,8 @@ def run_bench(
     data: dict[str, Any] = {
         "workload": workload_info, "runs": args.runs, "peers_error": peers_error, "workloads": {},
     }  # fmt: skip
-    for name, (hidden, layers) in WORKLOADS.items():
-        w = steps["run_workload"](name, steps["make"](hidden, layers), args.runs, peers_error)
+    for name, spec in workloads.items():
+        w = steps["run_workload"](name, steps["make"](*spec), args.runs, peers_error)
         w["verdicts"] = steps["verdicts"](name, w)
         data["workloads"][name] = w
         print(steps["table"](name, w))

@@ -93,7 +93,8 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
             built.details["quantization"] = {
                 "scheme": "dynamic",
                 "weights": "int8 symmetric, per output channel (FULLY_CONNECTED) or per tensor "
-                "(UNIDIRECTIONAL_SEQUENCE_LSTM), of the normalization-folded weights",
+                "(UNIDIRECTIONAL_SEQUENCE_LSTM, whose files keep the small head float32), of "
+                "the normalization-folded weights",
                 "activations": "float32; inputs quantized per call (asymmetric_quantize_inputs)",
             }
     atomic_write_bytes(path, built.data)

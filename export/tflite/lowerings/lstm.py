@@ -63,6 +63,13 @@ def _lstm_op(
 
 class LstmLowering:
     layouts = ("fused",)
+    # The fused op runs on TFLite's builtin kernels (SSE, not VEX, on x86). LiteRT 2.3's XNNPACK
+    # dynamically quantized FULLY_CONNECTED (qd8, what an int8 head would run as) returns without
+    # vzeroupper, and every builtin SSE kernel after it in the thread runs ~4x slower (measured:
+    # the int8-dynamic LSTM h64 took 338 us with an int8 head, 86 us with a float one; calling
+    # vzeroupper in between restores it). So int8-dynamic LSTM files keep the head in float32:
+    # 12 x 64 weights cost 2.3 KB, the next call's LSTM costs 250 us.
+    float_head = True
 
     def sequence(self, m: ModelBuilder, g: SubgraphBuilder, x: int, req: Request) -> Pooled:
         T, H = req.seq_len, req.spec.hidden_size
