@@ -37,6 +37,11 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
 
     if bundle.spec.task != "classification":
         raise BadInput("qat supports classification models for now; use --scheme static")
+    if bundle.spec.cell != "gru":
+        raise BadInput(
+            f"qat of a {bundle.spec.cell} model is not available yet (GRU only); use --scheme "
+            "static (TFLite's integer LSTM kernel, post-training)"
+        )
     params = static_params(bundle, cfg, data)
     assert data is not None  # static_params checked it
     torch.set_num_threads(default_threads())

@@ -2,7 +2,8 @@
 
 Weights int8 per channel, activations int8 per tensor with ranges calibrated on a sample of the
 training split (``calibrate``), int32 biases; LOGISTIC / TANH at TFLite's fixed output scales.
-GRU only for now (``points.check_static_supported``).
+GRU (builtin int8 ops), LSTM and peephole LSTM (TFLite's integer 8x8_16 LSTM kernel:
+``reference_lstm``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def static_params(
 ) -> QuantParams:
     check_static_supported(bundle.spec)
     X, lengths, record = calibration_sample(data, cfg)
-    act = calibrate(bundle, X, lengths, cfg)
+    act = calibrate(bundle, X, lengths, cfg, record)
     record |= {"method": cfg.method}
     if cfg.method == "percentile":
         record["percentile"] = cfg.percentile

@@ -37,7 +37,7 @@ pytest.importorskip("ai_edge_litert")
 
 # (LiteRT mode, the reference's requant mode that reproduces it)
 KERNELS = [("interpreter", "xnnpack"), ("builtin", "optimized"), ("compiled", "xnnpack")]
-INT8_CELLS_TESTED = ("gru",)  # coverage guard below
+INT8_CELLS_TESTED = ("gru", "lstm", "peephole")  # coverage guard below (LSTM: its own file)
 N_WINDOWS = 64
 
 

@@ -103,10 +103,10 @@ def test_qat_fine_tunes_through_the_fake_quantized_graph(watch_small):
     assert q.quant.calibration["qat"]["epochs"] == 2
 
 
-def test_static_refuses_lstm_and_bad_calibration_data(watch_small):
+def test_qat_refuses_lstm_and_static_refuses_bad_calibration_data(watch_small):
     spec = ModelSpec("lstm", 6, 8, watch_small.num_outputs)
     with pytest.raises(BadInput, match="GRU only"):
-        quantize_(Bundle(spec, random_weights(spec)), QuantizeConfig(), watch_small)
+        quantize_(Bundle(spec, random_weights(spec)), QuantizeConfig("qat"), watch_small)
     b = small_gru(watch_small)
     with pytest.raises(BadInput, match="needs calibration data"):
         quantize_(b, QuantizeConfig(), None)
