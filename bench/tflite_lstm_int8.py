@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.tflite import BURST, N_IN, N_OUT, T, WORKLOADS, interpreter
+from bench.tflite import BURST, N_IN, N_OUT, WORKLOADS, T, interpreter
 from bench.timing import interleaved, write_results
 from edgegru.types import Bundle, ModelSpec
 
@@ -92,7 +92,9 @@ def run_workload(bundle: Bundle, runs: int) -> dict[str, Any]:
                 entry["max_lsb_vs_numpy"] = float(np.abs(y - ref_q).max() / s_y)
             results[key] = entry
             paths[key] = lambda fn=fn: fn(X)
-    for key, stats in interleaved(paths, runs=runs, warmup=max(30, runs // 10), burst=BURST).items():
+    for key, stats in interleaved(
+        paths, runs=runs, warmup=max(30, runs // 10), burst=BURST
+    ).items():
         results[key].update(stats)
     base = results["float / interpreter"]["median_us"]
     for e in results.values():
@@ -118,8 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--no-peers", action="store_true", help="accepted for `python -m bench`")
     args = ap.parse_args(argv)
-    data: dict[str, Any] = {"workload": {"T": T, "I": N_IN, "O": N_OUT, "batch": 1,
-                                         "threads": 1}, "runs": args.runs, "workloads": {}}  # fmt: skip
+    info = {"T": T, "I": N_IN, "O": N_OUT, "batch": 1, "threads": 1}
+    data: dict[str, Any] = {"workload": info, "runs": args.runs, "workloads": {}}
     for cell in CELLS:
         for wname, (hidden, layers) in WORKLOADS.items():
             name = f"{cell} {wname}"
