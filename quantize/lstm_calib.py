@@ -25,7 +25,7 @@ from edgegru.types import ActQuant, Bundle
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))).astype(np.float32)  # no overflow
 
 
 def lstm_layer_float(

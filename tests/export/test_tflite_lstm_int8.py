@@ -129,3 +129,32 @@ def test_integer_lstm_graph_has_the_8x8_16_tensor_types(watch_small):  # noqa: F
         hidden = sg.tensors[op.intermediates[4]]
         assert hidden.quantization.scale[0] == h.quantization.scale[0]
         assert hidden.quantization.zeroPoint[0] == h.quantization.zeroPoint[0]
+
+
+def test_peephole_rounding_matches_litert_on_rare_ties():
+    """Large peepholes make the peephole product's requantization hit exact halves: LiteRT's
+    x86 build rounds them up in blocks of 16 cells (the NEON kernel via NEON_2_SSE) and away
+    from zero in the tail (``lstm_kernels.peephole_accumulate``). H = 24: one block, an 8-cell
+    tail. With the portable rounding everywhere 3 of these 768 windows come out different."""
+    import dataclasses
+
+    from edgegru.datasets import load_dataset
+    from edgegru.train import fit_normalization
+    from edgegru.types import SequenceData
+
+    ds = load_dataset("watch")
+
+    def cut(part: SequenceData, n: int) -> SequenceData:
+        idx = np.random.default_rng(0).choice(len(part), n, replace=False)
+        return SequenceData(np.ascontiguousarray(part.X[idx, :40]), part.y[idx])
+
+    data = dataclasses.replace(ds, train=cut(ds.train, 128), test=cut(ds.test, 768))
+    spec = ModelSpec("peephole", data.num_features, 24, data.num_outputs,
+                     normalization=fit_normalization(data.train.X, None))  # fmt: skip
+    w = random_weights(spec, 3, 0.4)
+    w["rnn.weight_peep_l0"] = w["rnn.weight_peep_l0"] * 8
+    bundle = quantize_(Bundle(spec, w), QuantizeConfig(calib=64), data)
+    X = data.test.X
+    run = runtime.load(build_sequence_int8(bundle, X.shape[1], {}, "s").data, "builtin")
+    y = np.concatenate([run(x=X[i : i + 1])["y"] for i in range(len(X))])
+    np.testing.assert_array_equal(y, predict_int8(bundle, X, None, "optimized"))
