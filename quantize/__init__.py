@@ -7,7 +7,7 @@ One scheme = one module registering a handler with ``@SCHEMES.register("name")``
 
     dynamic.py   int8 weights per channel, float activations (weight-only)
     static.py    full integer: calibrated int8 activations (GRU; LSTM / peephole: lstm_calib)
-    qat.py       static + fine-tuning with fake quantization (GRU, classification)
+    qat.py       static + fine-tuning with fake quantization (classification; qgru / qlstm)
 
 Heavy imports (torch) stay inside the handlers; this module imports none.
 """
