@@ -80,7 +80,9 @@ def build_sequence(bundle: Bundle, seq_len: int, options: dict[str, Any], source
     x = g.tensor("x", (1, seq_len, spec.input_size))
     req = Request(spec, layers(bundle), seq_len, dict(options))
     pooled = lowering.sequence(m, g, x, req)
-    y = _linear(g, bundle, pooled.tensor, pooled.scale, options)
+    # a lowering may keep the head float32 in an int8-dynamic file (lstm.py says why)
+    head_options = {} if pooled.details.get("head") == "float32" else options
+    y = _linear(g, bundle, pooled.tensor, pooled.scale, head_options)
     meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
     return _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
 

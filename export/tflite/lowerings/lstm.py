@@ -100,6 +100,13 @@ class LstmLowering:
             _lstm_op(g, inp, out, consts, state, 0.0, int8)  # cell_clip 0: no clipping
             inp = out
         details = {"layout": "fused", "runtime": RUNTIME}
+        if int8:
+            # The head stays float32 in the hybrid file: with int8 weights it becomes a
+            # dynamically quantized FULLY_CONNECTED that the Interpreter's default XNNPACK
+            # delegate takes alone, fed by the (undelegated) LSTM, and that partition cost
+            # ~250 us per invoke (measured, LiteRT 2.3, x86: the whole h64 file 338 vs 87 us);
+            # the float head is 4 * H * O bytes and as fast under every resolver.
+            details["head"] = "float32"
         if req.spec.head == "mean":
             return Pooled(ops.reduce_sum(g, "sum", inp, 1), 1.0 / T, details)
         return Pooled(ops.slice_(g, "last", inp, [0, T - 1, 0], [1, 1, H]), 1.0, details)
