@@ -46,7 +46,7 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
 
     quant = bundle.quant
     assert quant is not None
-    stated = tolerance(quant)
+    stated = tolerance(quant, bundle.spec.cell)
     return {
         # the max abs output error vs the float model the runner's check applies
         **({"tolerance": stated} if stated is not None else {}),
