@@ -51,7 +51,9 @@ def _assert_within_1_lsb(y: np.ndarray, ref: np.ndarray, s_y: float) -> None:
 
 
 @pytest.mark.parametrize("cell", LSTM_INT8_CELLS_TESTED)
-@pytest.mark.parametrize(("layers", "head"), [(1, "last"), (1, "mean"), (2, "last"), (2, "mean")])
+@pytest.mark.parametrize(
+    ("layers", "head"), [(1, "last"), (1, "mean"), (2, "last"), (2, "mean"), (3, "mean")]
+)
 def test_integer_lstm_sequence_matches_numpy_int8(watch_small, cell, layers, head):  # noqa: F811
     bundle = _quantized(watch_small, cell, layers, head)
     X = watch_small.test.X[:N_WINDOWS]
