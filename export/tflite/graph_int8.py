@@ -52,7 +52,10 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
         **({"tolerance": stated} if stated is not None else {}),
         "quantization": {
             "scheme": quant.scheme,
-            "weights": "int8 symmetric per output channel, int32 bias",
+            "weights": "int8 symmetric per output channel, int32 bias"
+            if bundle.spec.cell == "gru"
+            else "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), "
+            "int16 peepholes, int32 gate biases; head: int8 per output channel, int32 bias",
             "activations": "int8 per tensor (calibrated)",
             "state": "int8 h, int16 c (power-of-two scale)"
             if bundle.spec.cell != "gru"
