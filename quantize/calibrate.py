@@ -15,7 +15,7 @@ import numpy as np
 from edgegru.errors import BadInput
 from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.observers import act_quant
-from edgegru.quantize.points import check_static_supported, gru_points
+from edgegru.quantize.points import LSTM_CELLS, check_static_supported, gru_points
 from edgegru.types import ActQuant, Bundle, Dataset
 
 
@@ -50,9 +50,21 @@ def calibration_sample(
 
 
 def calibrate(
-    bundle: Bundle, X: np.ndarray, lengths: np.ndarray | None, cfg: QuantizeConfig
+    bundle: Bundle,
+    X: np.ndarray,
+    lengths: np.ndarray | None,
+    cfg: QuantizeConfig,
+    record: dict[str, Any] | None = None,
 ) -> dict[str, ActQuant]:
-    """int8 (scale, zero point) of every calibrated point of the full-integer graph."""
+    """int8 (scale, zero point) of every calibrated point of the full-integer graph; LSTM
+    cells add what they measured on the way to ``record``."""
+    if bundle.spec.cell in LSTM_CELLS:
+        from edgegru.quantize.lstm_calib import calibrate_lstm
+
+        act, extra = calibrate_lstm(bundle, X, lengths, cfg)
+        if record is not None:
+            record |= extra
+        return act
     import torch
 
     from edgegru.model import model_from_bundle

@@ -1,4 +1,5 @@
-"""The quantization points of the full-integer GRU graph: where the int8 graph needs a scale.
+"""The quantization points of the full-integer graphs (GRU; LSTM and peephole LSTM): where the
+int8 graph needs a scale.
 
 Names are ``l{k}.<point>`` per layer k and ``head.<point>``; ``edgegru.quantize.reference``
 documents the graph op by op. Calibration observes exactly these points, QAT fake-quantizes
@@ -35,15 +36,20 @@ FIXED: dict[str, ActQuant] = {
     "rz": ActQuant(LOGISTIC_SCALE, LOGISTIC_ZERO_POINT),  # LOGISTIC output: r and z
     "n": ActQuant(TANH_SCALE, TANH_ZERO_POINT),  # TANH output: candidate n
 }
-STATIC_CELLS = ("gru",)
+# LSTM / peephole (TFLite's integer 8x8_16 LSTM kernel, ``reference_lstm``): the kernel needs
+# the scale of h (int8, asymmetric: the output, the recurrent input and the hidden intermediate)
+# and of c (int16, power of two, zero point 0); its gate pre-activations are fixed Q3.12
+# (scale 2**-12, range [-8, 8)), observed only to record how much of them that range clips.
+LSTM_LAYER_POINTS: tuple[str, ...] = ("h", "c")
+LSTM_OBSERVED: tuple[str, ...] = ("pre_i", "pre_f", "pre_g", "pre_o")
+LSTM_CELLS = ("lstm", "peephole")
+STATIC_CELLS = ("gru", *LSTM_CELLS)
 
 
 def check_static_supported(spec: ModelSpec) -> None:
     if spec.cell not in STATIC_CELLS:
         raise BadInput(
-            f"full-integer int8 of a {spec.cell} model is not available yet (GRU only; the "
-            "LSTM and peephole LSTM need TFLite's 8x8_16 integer LSTM kernel, issue 5); "
-            "use --scheme dynamic"
+            f"full-integer int8 of a {spec.cell} model is not available; use --scheme dynamic"
         )
 
 
@@ -52,15 +58,19 @@ def input_point(k: int) -> str:
     return "input" if k == 0 else f"l{k - 1}.h"
 
 
-def gru_points(spec: ModelSpec) -> list[str]:
-    """Every calibrated point of the model, in graph order."""
+def static_points(spec: ModelSpec) -> list[str]:
+    """Every calibrated point of the model, in graph order (any static cell)."""
     names = ["input"]
+    per_layer = LSTM_LAYER_POINTS if spec.cell in LSTM_CELLS else LAYER_POINTS
     for k in range(spec.num_layers):
-        names += [f"l{k}.{p}" for p in LAYER_POINTS]
+        names += [f"l{k}.{p}" for p in per_layer]
     if spec.head == "mean":
         names.append("head.pool")  # mean over time of the top layer's h
     names.append("head.y")  # the logits (regression outputs), dequantized at the end
     return names
+
+
+gru_points = static_points  # the name from before LSTM had points
 
 
 def pool_point(spec: ModelSpec) -> str:

@@ -1,7 +1,8 @@
 """Scheme "qat": quantization-aware fine-tuning (DESIGN.md section 4).
 
 1. Calibrate like "static" (the activation scales are then fixed).
-2. Fine-tune the float weights through ``qgru.QuantGruModel`` in fake-quant mode (straight-through
+2. Fine-tune the float weights through ``qgru.QuantGruModel`` (LSTM / peephole:
+   ``qlstm.QuantLstmModel``) in fake-quant mode (straight-through
    estimator at exactly the points the integer graph quantizes) with ``edgegru.train``'s
    training loop (``_Trainer``: Adam, cosine schedule, jitter, the lowest-loss epoch kept).
 3. The bundle gets the fine-tuned float weights, per-channel weight scales recomputed from them
@@ -40,7 +41,12 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
     params = static_params(bundle, cfg, data)
     assert data is not None  # static_params checked it
     torch.set_num_threads(default_threads())
-    model = QuantGruModel(model_from_bundle(bundle), params.activations)
+    if bundle.spec.cell == "gru":
+        model = QuantGruModel(model_from_bundle(bundle), params.activations)
+    else:  # LSTM / peephole: the integer LSTM kernel's points (qlstm)
+        from edgegru.quantize.qlstm import QuantLstmModel
+
+        model = QuantLstmModel(model_from_bundle(bundle), params.activations)
     model.train()
     tcfg = TrainConfig(
         epochs=cfg.qat_epochs,

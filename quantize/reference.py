@@ -43,7 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgegru.quantize import kernels as K
-from edgegru.quantize.points import FIXED, check_static_supported, input_point, pool_point
+from edgegru.quantize.points import (
+    FIXED,
+    LSTM_CELLS,
+    check_static_supported,
+    input_point,
+    pool_point,
+)
 from edgegru.quantize.weights import int8_weights
 from edgegru.types import ActQuant, Bundle
 
@@ -146,7 +152,8 @@ class Int8GruModel:
 
 
 def build_reference(bundle: Bundle) -> Int8GruModel:
-    """The int8 model of a bundle quantized with a full-integer scheme (static or qat)."""
+    """The int8 model of a bundle quantized with a full-integer scheme (static or qat); for
+    LSTM / peephole models ``reference_lstm.Int8LstmModel`` (the same ``run``)."""
     from edgegru.errors import BadInput
 
     spec = bundle.spec
@@ -156,6 +163,10 @@ def build_reference(bundle: Bundle) -> Int8GruModel:
             "the model has no calibrated activation ranges: run `edgegru quantize --scheme "
             "static` (or qat) first"
         )
+    if spec.cell in LSTM_CELLS:
+        from edgegru.quantize.reference_lstm import build_lstm_reference
+
+        return build_lstm_reference(bundle)  # type: ignore[return-value]
     act = dict(bundle.quant.activations)
     q8 = int8_weights(bundle)
     H = spec.hidden_size

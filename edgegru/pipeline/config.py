@@ -97,7 +97,8 @@ class CompressSection:
 @dataclass
 class QuantizeSection:
     enabled: bool = True
-    # dynamic: int8 weights; static: full integer (GRU); qat: static + fake-quant fine-tuning
+    # dynamic: int8 weights; static: full integer (GRU; LSTM / peephole via TFLite's integer
+    # LSTM kernel); qat: static + fake-quant fine-tuning
     schemes: list[str] = field(default_factory=lambda: ["dynamic", "static"])
     calib: int = 512  # calibration sequences from the training split
     method: str = "mse"  # minmax | percentile | mse (measured best on watch)

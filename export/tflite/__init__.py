@@ -61,7 +61,7 @@ def _check_static(bundle: Bundle) -> None:
         )
     if bundle.spec.cell not in load_int8().names():
         raise BadInput(
-            f"TFLite int8-static is not available for {bundle.spec.cell} models (GRU only); "
+            f"TFLite int8-static is not available for {bundle.spec.cell} models; "
             "use --precision int8-dynamic (hybrid kernels)"
         )
 

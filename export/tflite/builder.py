@@ -207,15 +207,20 @@ class SubgraphBuilder:
         outputs: list[int],
         options: Any = None,
         options_type: str | None = None,
+        intermediates: list[int] | None = None,
     ) -> None:
         """Append one builtin operator; ``code`` names schema.fbs `enum BuiltinOperator`,
-        ``options`` is its ``...OptionsT`` (``options_type`` defaults to the class name)."""
+        ``options`` is its ``...OptionsT`` (``options_type`` defaults to the class name).
+        ``intermediates``: tensors that only carry quantization for the kernel (schema.fbs
+        `Operator.intermediates`; the integer LSTM reads its hidden scale from one)."""
         self.model._check_open()
         s = schema()
         o = s.OperatorT()
         o.opcodeIndex = self.model._opcode(code)
         o.inputs = list(inputs)
         o.outputs = list(outputs)
+        if intermediates:
+            o.intermediates = list(intermediates)
         if options is not None:
             kind = options_type or type(options).__name__.removesuffix("T")
             o.builtinOptionsType = getattr(s.BuiltinOptions, kind)

@@ -37,9 +37,11 @@ def _info(g: SubgraphBuilder, name: str, t: int) -> TensorInfo:
     return TensorInfo(name, g.shape_of(t), "float32")
 
 
-def _linear(g: SubgraphBuilder, bundle: Bundle, pooled: int, scale: float, int8: bool) -> int:
+def _linear(
+    g: SubgraphBuilder, bundle: Bundle, pooled: int, scale: float, options: dict[str, Any]
+) -> int:
     W, b = head(bundle, scale)  # [O, H], [O]
-    W_t = hybrid.weight(g, "head/W", W, int8)
+    W_t = hybrid.weight(g, "head/W", W, hybrid.is_int8(options))
     return ops.fully_connected(g, "y", pooled, W_t, g.const("head/b", b))
 
 
@@ -78,9 +80,9 @@ def build_sequence(bundle: Bundle, seq_len: int, options: dict[str, Any], source
     x = g.tensor("x", (1, seq_len, spec.input_size))
     req = Request(spec, layers(bundle), seq_len, dict(options))
     pooled = lowering.sequence(m, g, x, req)
-    # a lowering on builtin kernels keeps its head float (lowerings/lstm.py says why)
-    int8_head = hybrid.is_int8(options) and not getattr(lowering, "float_head", False)
-    y = _linear(g, bundle, pooled.tensor, pooled.scale, int8_head)
+    # a lowering may keep the head float32 in an int8-dynamic file (lstm.py says why)
+    head_options = {} if pooled.details.get("head") == "float32" else options
+    y = _linear(g, bundle, pooled.tensor, pooled.scale, head_options)
     meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
     return _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
 
@@ -123,10 +125,10 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
         s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], h_top)
         one = g.const("one", np.ones((1, 1), np.float32))
         n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], one)
-        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0, hybrid.is_int8(options))
+        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0, options)
         pooled_states = {"sum": s, "count": n}
     else:
-        outputs["y"] = _linear(g, bundle, h_top, 1.0, hybrid.is_int8(options))
+        outputs["y"] = _linear(g, bundle, h_top, 1.0, options)
         pooled_states = {}
     for name in spec.state_names:
         if name in new:

@@ -46,15 +46,20 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
 
     quant = bundle.quant
     assert quant is not None
-    stated = tolerance(quant)
+    stated = tolerance(quant, bundle.spec.cell)
     return {
         # the max abs output error vs the float model the runner's check applies
         **({"tolerance": stated} if stated is not None else {}),
         "quantization": {
             "scheme": quant.scheme,
-            "weights": "int8 symmetric per output channel, int32 bias",
+            "weights": "int8 symmetric per output channel, int32 bias"
+            if bundle.spec.cell == "gru"
+            else "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), "
+            "int16 peepholes, int32 gate biases; head: int8 per output channel, int32 bias",
             "activations": "int8 per tensor (calibrated)",
-            "state": "int8",
+            "state": "int8 h, int16 c (power-of-two scale)"
+            if bundle.spec.cell != "gru"
+            else "int8",
             "input": {"scale": model.q_input.scale, "zero_point": model.q_input.zero_point},
             "output": {
                 "scale": model.head.q_out.scale,
@@ -93,13 +98,19 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     inputs = step_inputs(g, spec)
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
     h_in = _unstack(g, "h", inputs["h"], L, H)
-    h_q = [
-        q8.quantize(g, f"h{k}_q", h, layer.q["h"])
-        for k, (h, layer) in enumerate(zip(h_in, model.layers, strict=True))
-    ]
-    h_top, new_h = lowering.step(g, x_q, h_q, model)
-    new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new_h)]
     outputs: dict[str, int] = {}
+    if getattr(lowering, "float_states", False):  # LSTM: the fused op takes the float states
+        c_in = _unstack(g, "c", inputs["c"], L, H)
+        h_top, new = lowering.step(g, x_q, {"h": h_in, "c": c_in}, model)
+        new_f = new["h"]
+        outputs["c" + OUT_SUFFIX] = _stack(g, "c" + OUT_SUFFIX, new["c"], L, H)
+    else:
+        h_q = [
+            q8.quantize(g, f"h{k}_q", h, layer.q["h"])
+            for k, (h, layer) in enumerate(zip(h_in, model.layers, strict=True))
+        ]
+        h_top, new_h = lowering.step(g, x_q, h_q, model)
+        new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new_h)]
     if spec.head == "mean":
         s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], new_f[-1])
         n = ops.add(
@@ -120,6 +131,10 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
         "states": list(spec.state_names),
     }
+    if getattr(lowering, "float_states", False):
+        from edgegru.export.tflite.lowerings.lstm_int8 import RUNTIME
+
+        meta["runtime"] = RUNTIME
     built = _finish(m, g, bundle, (inputs, outputs), meta)
     built.details |= _int8_details(bundle, model)
     return built

@@ -4,6 +4,8 @@ tests and the benchmark. Modes:
 - ``interpreter``: the plain ``Interpreter`` with its default XNNPACK delegate;
 - ``builtin``: ``Interpreter`` with ``BUILTIN_WITHOUT_DEFAULT_DELEGATES`` (TFLite's own kernels,
   which check things XNNPACK accepts silently, e.g. LOGISTIC's int8 output scale);
+- ``reference``: ``Interpreter`` with ``BUILTIN_REF`` (TFLite's reference kernels: what the
+  optimized ones must agree with);
 - ``compiled``: ``CompiledModel`` on the CPU with one thread and an in-memory XNNPACK weight
   cache (``xnnpack_weight_cache_path=":memory"``), which shares the packed copy of a weight
   between every FULLY_CONNECTED that uses it.
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 MODES = ("interpreter", "builtin", "compiled")
+REFERENCE = "reference"  # not in MODES: only the integer LSTM parity tests use it
 SIGNATURE = "serving_default"
 Runner = Callable[..., dict[str, np.ndarray]]
 
@@ -26,15 +29,14 @@ def load(model: bytes | str | Path, mode: str = "interpreter") -> Runner:
     data = model if isinstance(model, bytes) else Path(model).read_bytes()
     if mode == "compiled":
         return _compiled(data)
-    if mode not in MODES:
+    if mode not in (*MODES, REFERENCE):
         raise ValueError(f"unknown LiteRT mode {mode!r} (known: {', '.join(MODES)})")
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    resolver = (
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        if mode == "builtin"
-        else OpResolverType.AUTO
-    )
+    resolver = {
+        "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        "reference": OpResolverType.BUILTIN_REF,
+    }.get(mode, OpResolverType.AUTO)
     it = Interpreter(model_content=data, num_threads=1, experimental_op_resolver_type=resolver)
     runner = it.get_signature_runner(SIGNATURE)
 

@@ -65,3 +65,27 @@ def test_quantize_bad_inputs_exit_2(cli, model_dir, tmp_path):
     # static needs data when the bundle names no dataset
     one_line_exit_2(cli("quantize", str(model_dir), "-o", str(out)), "calibration data")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole"])
+def test_quantize_static_lstm_then_export_int8_tflite(cli, tmp_path, cell):
+    """LSTM / peephole: quantize --scheme static (TFLite's integer LSTM kernel, host numbers from
+    reference_lstm), then export the full-integer sequence and step files; without calibration
+    the export is one line, exit 2."""
+    spec = ModelSpec(cell, 4, 8, 2, normalization=Normalization((0.0,) * 4, (1.0,) * 4))
+    model = save_bundle(Bundle(spec, random_weights(spec, 0, 0.5), {"seq_len": 12}),
+                        tmp_path / "m")  # fmt: skip
+    proc = cli("export", str(model), "--format", "tflite", "--precision", "int8-static",
+               "-o", str(tmp_path / "x"))  # fmt: skip
+    one_line_exit_2(proc, "calibrated model")
+    data = _data(tmp_path / "d.npz")
+    out = tmp_path / "q"
+    proc = cli("quantize", str(model), "--data", str(data), "--calib", "16", "--json",
+               "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["sqnr_db"] > 10
+    proc = cli("export", str(out), "--format", "tflite", "--precision", "int8-static",
+               "-o", str(tmp_path / "e"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in (tmp_path / "e").glob("*.tflite")} == {
+        "model.int8.tflite", "model.step.int8.tflite"}  # fmt: skip

@@ -103,10 +103,7 @@ def test_qat_fine_tunes_through_the_fake_quantized_graph(watch_small):
     assert q.quant.calibration["qat"]["epochs"] == 2
 
 
-def test_static_refuses_lstm_and_bad_calibration_data(watch_small):
-    spec = ModelSpec("lstm", 6, 8, watch_small.num_outputs)
-    with pytest.raises(BadInput, match="GRU only"):
-        quantize_(Bundle(spec, random_weights(spec)), QuantizeConfig(), watch_small)
+def test_static_refuses_bad_calibration_data(watch_small):
     b = small_gru(watch_small)
     with pytest.raises(BadInput, match="needs calibration data"):
         quantize_(b, QuantizeConfig(), None)
@@ -124,3 +121,34 @@ def test_sqnr():
     y = np.array([[3.0, 4.0]])
     assert sqnr_db(y, y) == float("inf")
     assert abs(sqnr_db(y, y + np.array([[0.5, 0.0]])) - 10 * np.log10(25 / 0.25)) < 1e-9
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole"])
+def test_lstm_fake_quant_model_tracks_the_integer_kernel_and_qat_runs(watch_small, cell):
+    """QuantLstmModel (fake quantization at the integer LSTM kernel's points) computes what the
+    NumPy int8 reference computes up to rounding: within 4 output steps of head.y (the kernel
+    requantizes the x-, h- and peephole terms separately and rounds ties its own way; a wrong
+    point or scale is off by tens of steps). QAT then fine-tunes the weights through it."""
+    import torch
+
+    from edgegru.model import model_from_bundle
+    from edgegru.quantize.qlstm import QuantLstmModel
+    from edgegru.train import fit_normalization
+
+    spec = ModelSpec(
+        cell, watch_small.num_features, 16, watch_small.num_outputs,
+        normalization=fit_normalization(watch_small.train.X, None),
+    )  # fmt: skip
+    b = quantize_(Bundle(spec, random_weights(spec, 0, 0.4)), QuantizeConfig(calib=64),
+                  watch_small)  # fmt: skip
+    X = watch_small.test.X[:32]
+    fq = QuantLstmModel(model_from_bundle(b), b.quant.activations).eval()
+    with torch.no_grad():
+        y_fq = fq(torch.from_numpy(X)).numpy()
+    s_y = b.quant.activations["head.y"].scale
+    assert np.abs(y_fq - predict_int8(b, X)).max() <= 4 * s_y + 1e-6
+    cfg = QuantizeConfig(scheme="qat", calib=64, qat_epochs=1)
+    q = quantize_(copy.deepcopy(b), cfg, watch_small)
+    assert q.quant.scheme == "qat" and "rnn.weight_hh_l0" in [
+        n for n in b.weights if not np.array_equal(b.weights[n], q.weights[n])
+    ]

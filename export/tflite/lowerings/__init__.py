@@ -63,6 +63,7 @@ _MODULES = [
     "edgegru.export.tflite.lowerings.gru",
     "edgegru.export.tflite.lowerings.lstm",
     "edgegru.export.tflite.lowerings.gru_int8",
+    "edgegru.export.tflite.lowerings.lstm_int8",
 ]
 
 

@@ -63,13 +63,6 @@ def _lstm_op(
 
 class LstmLowering:
     layouts = ("fused",)
-    # The fused op runs on TFLite's builtin kernels (SSE, not VEX, on x86). LiteRT 2.3's XNNPACK
-    # dynamically quantized FULLY_CONNECTED (qd8, what an int8 head would run as) returns without
-    # vzeroupper, and every builtin SSE kernel after it in the thread runs ~4x slower (measured:
-    # the int8-dynamic LSTM h64 took 338 us with an int8 head, 86 us with a float one; calling
-    # vzeroupper in between restores it). So int8-dynamic LSTM files keep the head in float32:
-    # 12 x 64 weights cost 2.3 KB, the next call's LSTM costs 250 us.
-    float_head = True
 
     def sequence(self, m: ModelBuilder, g: SubgraphBuilder, x: int, req: Request) -> Pooled:
         T, H = req.seq_len, req.spec.hidden_size
@@ -107,6 +100,14 @@ class LstmLowering:
             _lstm_op(g, inp, out, consts, state, 0.0, int8)  # cell_clip 0: no clipping
             inp = out
         details = {"layout": "fused", "runtime": RUNTIME}
+        if int8:
+            # The head stays float32 in the hybrid file. With int8 weights XNNPACK runs it as
+            # its dynamically quantized FULLY_CONNECTED (qd8), which in LiteRT 2.3 on x86
+            # returns without vzeroupper: every builtin SSE kernel after it in the thread (the
+            # next invoke's fused LSTM) then runs ~4x slower (h64: 338 vs 87 us; a vzeroupper
+            # between the calls restores the 87, measured). The float head costs 3 * H * O
+            # more bytes and is as fast under every resolver.
+            details["head"] = "float32"
         if req.spec.head == "mean":
             return Pooled(ops.reduce_sum(g, "sum", inp, 1), 1.0 / T, details)
         return Pooled(ops.slice_(g, "last", inp, [0, T - 1, 0], [1, 1, H]), 1.0, details)
