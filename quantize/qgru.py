@@ -4,7 +4,10 @@
 ``head.weight``, ...) and computes the decomposed GRU of ``edgegru.quantize.reference`` step by
 step, with a hook at every quantization point (``edgegru.quantize.points``):
 
-- mode ``"observe"``: float, each point's values go to an ``Observer`` (calibration);
+- mode ``"observe"``: float, each point's values go to an ``Observer`` (calibration); only the
+  valid steps of variable-length sequences are observed (``lengths``): padded steps hold
+  whatever the padding makes of the state, values the device never quantizes for a real
+  sequence, and would widen the ranges;
 - mode ``"fake"``: each point is fake-quantized with its int8 (scale, zero point) and a
   straight-through estimator (``torch.fake_quantize_per_tensor_affine``: gradient 1 inside the
   range, 0 outside); weights are fake-quantized per output channel (symmetric, max|w| / 127,
@@ -53,14 +56,20 @@ class QuantGruModel(nn.Module):
         self.act = dict(act or {})
         self.mode = "fake" if act else "float"
         self.observers: dict[str, Observer] = {}
+        self._valid: torch.Tensor | None = None  # [B, T] valid steps of the batch (observe)
 
     # -- the hook at each quantization point --
-    def q(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def q(self, name: str, x: torch.Tensor, t: int | slice | None = None) -> torch.Tensor:
+        """The point ``name`` on x; ``t``: the step(s) x holds (x [B, ...] at step t, or
+        x [B, T, ...] for slice(None)), None for per-sequence values (always observed)."""
         if self.mode == "observe":
             obs = self.observers.get(name)
             if obs is None:
                 obs = self.observers[name] = Observer(seed=len(self.observers))
-            obs.update(x.detach().numpy())
+            v = x.detach()
+            if t is not None and self._valid is not None:
+                v = v[self._valid[:, t]]  # only the steps a real sequence reaches
+            obs.update(v.numpy())
             return x
         if self.mode == "fake":
             a = FIXED.get(name.rsplit(".", maxsplit=1)[-1]) or self.act[name]
@@ -92,27 +101,33 @@ class QuantGruModel(nn.Module):
 
         rz, n_ = slice(0, 2 * H), slice(2 * H, 3 * H)
         p, inp = f"l{k}.", input_point(k)
-        gx_rz = self.q(p + "gx_rz", self._linear(x, W_ih[rz], part(b_ih, rz), inp))  # [B, T, 2H]
-        gx_n = self.q(p + "gx_n", self._linear(x, W_ih[n_], part(b_ih, n_), inp))  # [B, T, H]
+        every = slice(None)
+        gx_rz = self.q(p + "gx_rz", self._linear(x, W_ih[rz], part(b_ih, rz), inp), every)
+        gx_n = self.q(p + "gx_n", self._linear(x, W_ih[n_], part(b_ih, n_), inp), every)
         h = x.new_zeros(x.shape[0], H)
         outs = []
         for t in range(x.shape[1]):
-            gh_rz = self.q(p + "gh_rz", self._linear(h, W_hh[rz], part(b_hh, rz), p + "h"))
-            gh_n = self.q(p + "gh_n", self._linear(h, W_hh[n_], part(b_hh, n_), p + "h"))
-            pre_rz = self.q(p + "pre_rz", gx_rz[:, t] + gh_rz)
-            gates = self.q(p + "rz", torch.sigmoid(pre_rz))
+            gh_rz = self.q(p + "gh_rz", self._linear(h, W_hh[rz], part(b_hh, rz), p + "h"), t)
+            gh_n = self.q(p + "gh_n", self._linear(h, W_hh[n_], part(b_hh, n_), p + "h"), t)
+            pre_rz = self.q(p + "pre_rz", gx_rz[:, t] + gh_rz, t)
+            gates = self.q(p + "rz", torch.sigmoid(pre_rz), t)
             r, z = gates[:, :H], gates[:, H:]
-            rgh = self.q(p + "rgh", r * gh_n)
-            pre_n = self.q(p + "pre_n", gx_n[:, t] + rgh)
-            n = self.q(p + "n", torch.tanh(pre_n))
-            d = self.q(p + "d", h - n)
-            zd = self.q(p + "zd", z * d)
-            h = self.q(p + "h", n + zd)
+            rgh = self.q(p + "rgh", r * gh_n, t)
+            pre_n = self.q(p + "pre_n", gx_n[:, t] + rgh, t)
+            n = self.q(p + "n", torch.tanh(pre_n), t)
+            d = self.q(p + "d", h - n, t)
+            zd = self.q(p + "zd", z * d, t)
+            h = self.q(p + "h", n + zd, t)
             outs.append(h)
         return torch.stack(outs, dim=1)
 
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        xn = self.q("input", (x - self.norm_mean) * (1.0 / self.norm_std))
+        if self.mode == "observe" and lengths is not None:
+            steps = torch.arange(x.shape[1])[None, :]
+            self._valid = steps < lengths.to(torch.long)[:, None]
+        else:
+            self._valid = None
+        xn = self.q("input", (x - self.norm_mean) * (1.0 / self.norm_std), slice(None))
         out = xn
         for k in range(self.spec.num_layers):
             out = self._layer(out, k)

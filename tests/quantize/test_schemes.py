@@ -124,3 +124,26 @@ def test_sqnr():
     y = np.array([[3.0, 4.0]])
     assert sqnr_db(y, y) == float("inf")
     assert abs(sqnr_db(y, y + np.array([[0.5, 0.0]])) - 10 * np.log10(25 / 0.25)) < 1e-9
+
+
+@pytest.mark.parametrize("head", ["last", "mean"])
+def test_calibration_observes_only_the_valid_steps(watch_small, head):
+    """Variable-length data: padded steps (here garbage 50x the data's range) must not reach the
+    observers. Every sequence is valid for its first 25 of 40 steps, so calibrating the padded
+    set must give exactly the ranges of the same sequences cut to 25 steps."""
+    from edgegru.quantize.calibrate import calibrate
+
+    b = small_gru(watch_small, layers=2, head=head, scale=0.3)
+    X = watch_small.train.X[:64].copy()
+    X[:, 25:] = 50.0 * np.abs(X).max()
+    lengths = np.full(len(X), 25, np.int64)
+    cfg = QuantizeConfig(calib=64, method="minmax")
+    padded = calibrate(b, X, lengths, cfg)
+    cut = calibrate(b, np.ascontiguousarray(X[:, :25]), None, cfg)
+    assert padded == cut
+    # mixed lengths 5..25: the garbage starts at each sequence's own end
+    lengths = np.arange(len(X)) % 21 + 5
+    X[np.arange(X.shape[1])[None, :] >= lengths[:, None]] = 50.0 * np.abs(X[:, :25]).max()
+    mixed = calibrate(b, X, lengths, cfg)
+    for name, q in mixed.items():  # a subset of the steps seen above: never a wider range
+        assert q.scale <= cut[name].scale * (1 + 1e-6), name
