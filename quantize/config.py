@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from edgegru.quantize.weights import GRANULARITIES
 from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
 
 # Measured on `watch` (GRU-32 trained with the defaults, float accuracy 0.8504; 512 calibration
@@ -24,6 +25,9 @@ class QuantizeConfig:
     method: str = DEFAULT_METHOD  # range of each activation: minmax | percentile | mse
     percentile: float = 99.99  # two-sided: [100 - p, p] percentiles (method "percentile")
     seed: int = 0
+    # weight scales: channel | tensor | auto (per block of rows, one scale where that costs
+    # <= 3 dB of weight SQNR: quantize/weights.py). Static and QAT only; dynamic is per channel.
+    weights: str = "auto"
     # QAT: fine-tuning with the training loop of edgegru.train (Adam, cosine schedule)
     qat_epochs: int = 5
     qat_lr: float = 5e-4
@@ -34,6 +38,8 @@ class QuantizeConfig:
             raise ValueError(f"scheme must be one of {', '.join(QUANT_SCHEMES)}")
         if self.method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
+        if self.weights not in GRANULARITIES:
+            raise ValueError(f"weights must be one of {', '.join(GRANULARITIES)}")
         if not isinstance(self.calib, int) or self.calib < 1:
             raise ValueError("calib must be a positive number of sequences")
         if not 50.0 < self.percentile <= 100.0:

@@ -34,9 +34,12 @@ from edgegru.types import ActQuant
 MODES = ("float", "observe", "fake")
 
 
-def _fake_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row symmetric int8 fake quantization; returns (w_fq, scales [O])."""
+def _fake_weight(w: torch.Tensor, per_tensor: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 fake quantization per row (or one scale for all rows); returns (w_fq,
+    scales [O])."""
     scale = (w.detach().abs().amax(dim=1).clamp_min(1e-12) / 127.0).to(torch.float32)
+    if per_tensor:
+        scale = scale.max().expand_as(scale).contiguous()
     zp = torch.zeros_like(scale, dtype=torch.int32)
     return torch.fake_quantize_per_channel_affine(w, scale, zp, 0, -127, 127), scale
 
@@ -46,7 +49,12 @@ def _fake_bias(b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 class QuantGruModel(nn.Module):
-    def __init__(self, base: SequenceModel, act: dict[str, ActQuant] | None = None) -> None:
+    def __init__(
+        self,
+        base: SequenceModel,
+        act: dict[str, ActQuant] | None = None,
+        per_tensor: set[tuple] | None = None,
+    ) -> None:
         super().__init__()
         self.spec = base.spec
         self.rnn = base.rnn
@@ -56,6 +64,8 @@ class QuantGruModel(nn.Module):
         self.act = dict(act or {})
         self.mode = "fake" if act else "float"
         self.observers: dict[str, Observer] = {}
+        # (weight name, block index) with one scale for all rows (weights.weight_blocks)
+        self.per_tensor = set(per_tensor or ())
         self._valid: torch.Tensor | None = None  # [B, T] valid steps of the batch (observe)
 
     # -- the hook at each quantization point --
@@ -81,10 +91,15 @@ class QuantGruModel(nn.Module):
         return a.scale if a is not None else 1.0
 
     def _linear(
-        self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, in_point: str
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        b: torch.Tensor | None,
+        in_point: str,
+        block: tuple = (),
     ) -> torch.Tensor:
         if self.mode == "fake":
-            w, s_w = _fake_weight(w)
+            w, s_w = _fake_weight(w, block in self.per_tensor)
             if b is not None:
                 b = _fake_bias(b, self._scale(in_point) * s_w)
         return nn.functional.linear(x, w, b)
@@ -102,13 +117,18 @@ class QuantGruModel(nn.Module):
         rz, n_ = slice(0, 2 * H), slice(2 * H, 3 * H)
         p, inp = f"l{k}.", input_point(k)
         every = slice(None)
-        gx_rz = self.q(p + "gx_rz", self._linear(x, W_ih[rz], part(b_ih, rz), inp), every)
-        gx_n = self.q(p + "gx_n", self._linear(x, W_ih[n_], part(b_ih, n_), inp), every)
+        ih, hh = f"rnn.weight_ih_l{k}", f"rnn.weight_hh_l{k}"
+        gx_rz = self._linear(x, W_ih[rz], part(b_ih, rz), inp, (ih, 0))
+        gx_rz = self.q(p + "gx_rz", gx_rz, every)  # [B, T, 2H]
+        gx_n = self._linear(x, W_ih[n_], part(b_ih, n_), inp, (ih, 1))
+        gx_n = self.q(p + "gx_n", gx_n, every)  # [B, T, H]
         h = x.new_zeros(x.shape[0], H)
         outs = []
         for t in range(x.shape[1]):
-            gh_rz = self.q(p + "gh_rz", self._linear(h, W_hh[rz], part(b_hh, rz), p + "h"), t)
-            gh_n = self.q(p + "gh_n", self._linear(h, W_hh[n_], part(b_hh, n_), p + "h"), t)
+            gh_rz = self._linear(h, W_hh[rz], part(b_hh, rz), p + "h", (hh, 0))
+            gh_rz = self.q(p + "gh_rz", gh_rz, t)
+            gh_n = self._linear(h, W_hh[n_], part(b_hh, n_), p + "h", (hh, 1))
+            gh_n = self.q(p + "gh_n", gh_n, t)
             pre_rz = self.q(p + "pre_rz", gx_rz[:, t] + gh_rz, t)
             gates = self.q(p + "rz", torch.sigmoid(pre_rz), t)
             r, z = gates[:, :H], gates[:, H:]
@@ -142,7 +162,9 @@ class QuantGruModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         pooled = self.features(x, lengths)
-        y = self._linear(pooled, self.head.weight, self.head.bias, pool_point(self.spec))
+        y = self._linear(
+            pooled, self.head.weight, self.head.bias, pool_point(self.spec), ("head.weight", 0)
+        )
         return self.q("head.y", y)
 
 

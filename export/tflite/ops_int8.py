@@ -54,15 +54,25 @@ def dequantize(g: SubgraphBuilder, name: str, x: int) -> int:
 
 
 def fc_consts(g: SubgraphBuilder, name: str, fc: Int8Fc) -> tuple[int, int]:
-    """The int8 weight [O, I] (per output channel, zero point 0) and the int32 bias [O] (scale
-    s_in * s_w[o]: fully_connected.cc checks it against the input and filter scales)."""
+    """The int8 weight [O, I] (per output channel, zero point 0) and the int32 bias [O].
+
+    The bias is on scale s_in * s_w[o] per channel, but its quantization record holds ONE scale
+    (s_in * s_w[0]): no int8 kernel reads it. TFLite's FULLY_CONNECTED checks a bias scale for
+    uint8 only (kernel_util.cc ``PopulateConvolutionQuantizationParams``) and XNNPACK only needs
+    the bias quantized at all (an unquantized int32 bias makes it refuse the node), both adding
+    the int32 bias to the s_in * s_w[o] accumulator as is. Tested bit-exact on both
+    (tests/export/test_tflite_int8.py); a per-channel record would cost 4 bytes per channel
+    plus a zero-point vector (issue 5's loop-file budget)."""
     s_w = np.asarray(fc.s_w, np.float32)
-    zeros = (0,) * len(s_w)
-    W = g.const(f"{name}/W", fc.W, quantization=Quantization(tuple(map(float, s_w)), zeros, 0))
+    # one scale for all rows (quantize.weights granularity "tensor"/"auto") is written as a
+    # per-tensor record: the same arithmetic in every kernel (tested bit-exact), 12 bytes per
+    # channel less
+    w_scales = (float(s_w[0]),) if (s_w == s_w[0]).all() else tuple(map(float, s_w))
+    W = g.const(f"{name}/W", fc.W, quantization=Quantization(w_scales, (0,) * len(w_scales), 0))
     if fc.bias is None:
         return W, ops.OPTIONAL
-    s_b = float(np.float32(fc.q_in.scale)) * s_w.astype(np.float64)
-    b = g.const(f"{name}/b", fc.bias, quantization=Quantization(tuple(map(float, s_b)), zeros, 0))
+    s_b = float(np.float32(fc.q_in.scale)) * float(s_w[0])
+    b = g.const(f"{name}/b", fc.bias, quantization=Quantization((s_b,), (0,), 0))
     return W, b
 
 

@@ -15,6 +15,7 @@ from edgegru.quantize import SCHEMES, QuantizeConfig, load_schemes, quantize_
 from edgegru.quantize.compare import compare, predict_quantized, sqnr_db
 from edgegru.quantize.points import gru_points
 from edgegru.quantize.reference import predict_int8
+from edgegru.quantize.weights import per_tensor_blocks
 from edgegru.types import Bundle, ModelSpec, SequenceData
 from tests.quantize.conftest import small_gru
 from tests.reference import random_weights, reference_forward
@@ -60,7 +61,8 @@ def test_reference_matches_the_fake_quantized_model(watch_small):
     quantize_(b, QuantizeConfig(calib=64), watch_small)
     X = np.ascontiguousarray(watch_small.test.X[:, :1])  # one step
     y_ref = predict_int8(b, X)
-    fq = QuantGruModel(model_from_bundle(b), b.quant.activations).eval()
+    blocks = per_tensor_blocks(b.quant.weight_scales, b.spec)  # static's per-tensor blocks
+    fq = QuantGruModel(model_from_bundle(b), b.quant.activations, blocks).eval()
     with torch.no_grad():
         y_fq = fq(torch.from_numpy(X)).numpy()
     lsb = np.abs(y_ref - y_fq) / b.quant.activations["head.y"].scale
