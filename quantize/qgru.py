@@ -83,7 +83,8 @@ class QuantGruModel(nn.Module):
             return x
         if self.mode == "fake":
             a = FIXED.get(name.rsplit(".", maxsplit=1)[-1]) or self.act[name]
-            return torch.fake_quantize_per_tensor_affine(x, a.scale, a.zero_point, -128, 127)
+            lo, hi = (-128, 127) if a.bits == 8 else (-32768, 32767)
+            return torch.fake_quantize_per_tensor_affine(x, a.scale, a.zero_point, lo, hi)
         return x
 
     def _scale(self, name: str) -> float:

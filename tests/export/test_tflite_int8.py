@@ -92,8 +92,9 @@ def test_full_integer_step_is_the_sequence_after_every_prefix(watch_small, head)
 
 
 def test_full_integer_graph_is_int8_and_one_xnnpack_partition(watch_small):  # noqa: F811
-    """Every op between QUANTIZE and DEQUANTIZE is int8, weights per channel, LOGISTIC / TANH at
-    TFLite's fixed output scales, and XNNPACK takes the whole unrolled graph."""
+    """Every op between QUANTIZE and DEQUANTIZE is int8 but the 16x8 head (int16 logits,
+    QuantizeConfig.head_bits), weights per channel or per tensor, LOGISTIC / TANH at TFLite's
+    fixed output scales, and XNNPACK takes the whole unrolled graph up to the head."""
     from ai_edge_litert.interpreter import Interpreter
 
     bundle = _quantized(watch_small, 2, "last")
@@ -107,9 +108,13 @@ def test_full_integer_graph_is_int8_and_one_xnnpack_partition(watch_small):  # n
             assert (y.quantization.scale[0], y.quantization.zeroPoint[0]) == pytest.approx(want)
         if name == "FULLY_CONNECTED":
             W, b = (sg.tensors[i] for i in op.inputs[1:3])
-            assert len(W.quantization.scale) in (1, W.shape[0]) and b.type == 2  # INT32
+            assert len(W.quantization.scale) in (1, W.shape[0]) and b.type in (2, 4)
         y_name = y.name.decode() if isinstance(y.name, bytes) else y.name
-        if y_name not in ("x_centered", "x_normalized", "y"):  # the float ends of the graph
+        if y_name in ("pool16", "y_q"):  # the 16x8 head
+            assert y.type == 7 and y.quantization.zeroPoint == [0], (name, y_name)  # INT16
+            if name == "FULLY_CONNECTED":
+                assert sg.tensors[op.inputs[2]].type == 4  # INT64 bias
+        elif y_name not in ("x_centered", "x_normalized", "y"):  # the float ends of the graph
             assert y.type == 9, (name, y_name)  # INT8
     it = Interpreter(model_content=data, num_threads=1)
     it.allocate_tensors()

@@ -132,6 +132,43 @@ def test_quantize_op_is_bit_exact():
         assert (got != expected).sum() == 2
 
 
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_fully_connected_16x8_is_bit_exact(per_channel):
+    """The int16-logit head: int8 -> int16 QUANTIZE (exact) and the 16x8 FULLY_CONNECTED (int64
+    bias, single-rounding requantization) on every resolver (XNNPACK leaves int16 to TFLite)."""
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        n_in, n_out, batch = int(rng.integers(4, 160)), int(rng.integers(2, 40)), 64
+        x8 = rng.integers(-128, 128, (batch, n_in), dtype=np.int8)
+        zp, s_in = int(rng.integers(-100, 100)), float(np.float32(10 ** rng.uniform(-2.5, -0.5)))
+        W = rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)
+        s_w = (rng.uniform(0.5, 2, n_out) * 10 ** rng.uniform(-3, -1)).astype(np.float32)
+        if not per_channel:
+            s_w[:] = s_w[0]
+        bias = rng.integers(-30000, 30000, n_out).astype(np.int64)
+        x16 = x8.astype(np.int64) - zp  # what the QUANTIZE computes
+        acc = x16 @ W.astype(np.int64).T + bias
+        s_out = float(np.float32(np.abs(acc * s_in * s_w).max() / 32767 * rng.uniform(0.8, 1.5)))
+        q = T(x8.shape, np.int16, scale=(s_in,), zero_point=(0,))
+        requant = one_op_model("QUANTIZE", [T(x8.shape, scale=(s_in,), zero_point=(zp,))], q)
+        n_w = len(s_w) if per_channel else 1
+        fc = one_op_model(
+            "FULLY_CONNECTED",
+            [
+                q,
+                T((n_out, n_in), scale=tuple(map(float, s_w[:n_w])), zero_point=(0,) * n_w, data=W),
+                T((n_out,), np.int64, scale=(s_in * float(s_w[0]),), zero_point=(0,), data=bias),
+            ],
+            T((batch, n_out), np.int16, scale=(s_out,), zero_point=(0,)),
+            options("FullyConnected"),
+        )
+        expected = K.fully_connected_16x8(x16, W, bias, (s_in, s_w, s_out))
+        for resolver in (REFERENCE, OPTIMIZED, XNNPACK):
+            x16_rt = run(requant, [x8], resolver)
+            np.testing.assert_array_equal(x16_rt, x16)
+            np.testing.assert_array_equal(run(fc, [x16_rt], resolver), expected)
+
+
 def test_quantize_multiplier_matches_tflite_examples():
     assert K.quantize_multiplier(0.0) == (0, 0)
     assert K.quantize_multiplier(0.5) == (1 << 30, 0)  # 0.5 = 2**30 * 2**(0 - 31)

@@ -16,7 +16,7 @@ from edgegru.quantize.compare import compare, predict_quantized, sqnr_db
 from edgegru.quantize.points import gru_points
 from edgegru.quantize.reference import predict_int8
 from edgegru.quantize.weights import per_tensor_blocks
-from edgegru.types import Bundle, ModelSpec, SequenceData
+from edgegru.types import Bundle, ModelSpec, QuantParams, SequenceData
 from tests.quantize.conftest import small_gru
 from tests.reference import random_weights, reference_forward
 
@@ -58,7 +58,7 @@ def test_reference_matches_the_fake_quantized_model(watch_small):
     from edgegru.quantize.qgru import QuantGruModel
 
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64), watch_small)
+    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
     X = np.ascontiguousarray(watch_small.test.X[:, :1])  # one step
     y_ref = predict_int8(b, X)
     blocks = per_tensor_blocks(b.quant.weight_scales, b.spec)  # static's per-tensor blocks
@@ -83,7 +83,7 @@ def test_float_mode_of_the_decomposed_gru_is_the_float_model(watch_small):
 
 def test_reference_requant_modes_and_lengths(watch_small):
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64), watch_small)
+    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
     X = watch_small.test.X[:16]
     a = predict_int8(b, X, requant="reference")
     o = predict_int8(b, X, requant="optimized")
@@ -126,6 +126,34 @@ def test_sqnr():
     y = np.array([[3.0, 4.0]])
     assert sqnr_db(y, y) == float("inf")
     assert abs(sqnr_db(y, y + np.array([[0.5, 0.0]])) - 10 * np.log10(25 / 0.25)) < 1e-9
+
+
+def test_int16_logits_resolve_what_int8_logits_tie(watch_small):
+    """head_bits 16: the head is a 16x8 FULLY_CONNECTED (int16 logits, zero point 0) on the same
+    int8 state; its logits are the int8 head's to within one int8 step, and never tie where the
+    float logits differ (the basicmotions drop: int8 logits tied two near-tie windows)."""
+    b = small_gru(watch_small, scale=0.3)
+    q8 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64, head_bits=8), watch_small)
+    q16 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64), watch_small)
+    y = q16.quant.activations["head.y"]
+    assert (y.bits, y.zero_point) == (16, 0)
+    assert {k: v for k, v in q8.quant.activations.items() if k != "head.y"} == {
+        k: v for k, v in q16.quant.activations.items() if k != "head.y"
+    }
+    X = watch_small.test.X
+    a, c = predict_int8(q8, X), predict_int8(q16, X)
+    s8, zp8 = q8.quant.activations["head.y"].pair
+    inside = (a > s8 * (-128 - zp8) + 1e-6) & (a < s8 * (127 - zp8) - 1e-6)  # mse clips int8
+    assert inside.mean() > 0.9 and np.abs(a - c)[inside].max() <= 1.01 * s8
+    from edgegru.evaluate import predict
+
+    f = predict(b, watch_small.test)
+    top2 = np.sort(f, axis=1)[:, -2:]
+    distinct = top2[:, 1] - top2[:, 0] > 1e-3
+    ties = lambda y: np.sort(y, axis=1)[:, -1] == np.sort(y, axis=1)[:, -2]  # noqa: E731
+    assert not ties(c)[distinct].any()
+    # the JSON round trip keeps the 16 bits
+    assert QuantParams.from_json(q16.quant.to_json()).activations["head.y"] == y
 
 
 @pytest.mark.parametrize("head", ["last", "mean"])
