@@ -53,6 +53,32 @@ def test_fully_connected_per_channel_is_bit_exact(requant, resolver):
         np.testing.assert_array_equal(run(model, [x], resolver), expected)
 
 
+def test_xnnpack_fully_connected_requantizes_in_float32():
+    """A case from watch GRU-32 (the recurrent n projection, one weight scale): acc 37842 is
+    53.4999969 output steps in double, 53.5 in float32; XNNPACK writes 54 (+ zp 6), TFLite's
+    kernels 53. Random cases almost never land there; a 100-step recurrence found it."""
+    s_in, s_w, s_out, zp_out = 0.007843137718737125, 0.007337510120123625, 0.04070604220032692, 6
+    x = np.array([[1], [-1]], np.int8)
+    W = np.array([[1]], np.int8)
+    bias = np.array([37841], np.int32)  # acc = 37842 and -37840
+    model = one_op_model(
+        "FULLY_CONNECTED",
+        [
+            T((2, 1), scale=(s_in,), zero_point=(0,)),
+            T((1, 1), scale=(s_w,), zero_point=(0,), data=W),
+            T((1,), np.int32, scale=(s_in * s_w,), zero_point=(0,), data=bias),
+        ],
+        T((2, 1), scale=(s_out,), zero_point=(zp_out,)),
+        options("FullyConnected"),
+    )
+    args = (x, 0, W, bias, (s_in, np.array([s_w], np.float32), s_out), zp_out)
+    xnn = run(model, [x], XNNPACK)
+    assert xnn[0, 0] == 60
+    np.testing.assert_array_equal(xnn, K.fully_connected(*args, "xnnpack"))
+    np.testing.assert_array_equal(run(model, [x], REFERENCE), K.fully_connected(*args))
+    assert K.fully_connected(*args)[0, 0] == 59
+
+
 def test_the_two_requantizations_differ_only_at_ties():
     """Why there are two modes: the optimized kernels round (x.5 +- 2**-right_shift) up."""
     rng = np.random.default_rng(8)
