@@ -23,16 +23,16 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
   builtin resolver registers): a 256-entry table built by ``LUTPopulate<int8_t>``
   (``kernels/internal/common.h``) in float32 arithmetic.
 - ``quantize``: ``kernels/internal/reference/quantize.h`` ``AffineQuantize`` (float -> int8).
-- ``mode="xnnpack"`` (ADD, SUB, MUL, QUANTIZE, FULLY_CONNECTED): XNNPACK's own int8 kernels, which the delegate
-  runs instead of TFLite's (measured bit-exact on one-op models, tests/quantize): ADD/SUB
-  (``qs8-vadd``, SUB = ADD with the second multiplier negated) scale each input by
+- ``mode="xnnpack"`` (ADD, SUB, MUL, QUANTIZE, FULLY_CONNECTED): XNNPACK's own int8 kernels, which
+  the delegate runs instead of TFLite's (measured bit-exact on one-op models, tests/quantize):
+  ADD/SUB (``qs8-vadd``, SUB = ADD with the second multiplier negated) scale each input by
   ``lrintf((s_in / s_out) * 2**shift)`` with ``shift = 20 - exponent(max ratio)`` and shift the
-  int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32
-  product by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by
-  float32 ``1 / s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode
-  "optimized"); FULLY_CONNECTED multiplies float32(acc) by float32 s_in * s_w / s_out and
-  rounds half to even, which equals "reference" but where the double product lies within
-  float32 rounding of a half (watch GRU-32 hit it; tests/quantize/test_kernels_litert.py).
+  int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32 product
+  by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by float32 ``1 /
+  s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode "optimized");
+  FULLY_CONNECTED multiplies float32(acc) by float32 s_in * s_w / s_out and rounds half to even,
+  which equals "reference" but where the double product lies within float32 rounding of a half
+  (watch GRU-32 hit it; tests/quantize/test_kernels_litert.py).
 - ``fully_connected_16x8``: the int16-logit head (see there).
 
 Integer arithmetic runs in int64 NumPy arrays holding int32 values; every function takes and

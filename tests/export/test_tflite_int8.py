@@ -143,9 +143,9 @@ def test_builtin_logistic_refuses_another_output_scale(watch_small):  # noqa: F8
 def test_int8_loop_file_is_quantized_weights_plus_8kb(hidden, layers):
     """Issue 5: the int8 loop file <= its int8 weights + int32 biases + 8 KB, on bench's workload
     P models (GRU 40 -> 64 and 128x2, T 50, 12 classes; default static settings). Measured
-    (python -m tools.tflite_size --workload h64 h128x2): + 6.6 KB and + 7.8 KB; + 12.1 KB and
-    + 23.6 KB with per-channel weight and bias records (a float32 scale and an int64 zero point
-    per channel each) and one shape vector per tensor."""
+    (python -m tools.tflite_size --workload h64 h128x2): + 6,896 and + 8,064 bytes (int16
+    logits included); + 12.1 KB and + 23.6 KB with per-channel weight and bias records (a
+    float32 scale and an int64 zero point per channel each) and one shape vector per tensor."""
     from bench.tflite_int8 import int8_bytes, quantized
 
     bundle = quantized(hidden, layers)
