@@ -103,6 +103,10 @@ def test_qat_fine_tunes_through_the_fake_quantized_graph(watch_small):
     y = predict_quantized(q, watch_small.test)
     assert y.shape == (128, watch_small.num_outputs) and np.isfinite(y).all()
     assert q.quant.calibration["qat"]["epochs"] == 2
+    # the weight blocks static gave one scale keep one scale after fine-tuning
+    static = quantize_(copy.deepcopy(b), dataclasses.replace(cfg, scheme="static"), watch_small)
+    blocks = per_tensor_blocks(static.quant.weight_scales, b.spec)
+    assert blocks and per_tensor_blocks(q.quant.weight_scales, b.spec) >= blocks
 
 
 def test_static_refuses_lstm_and_bad_calibration_data(watch_small):
