@@ -8,20 +8,21 @@ here; the full-integer graph quantizes them to int32 with scale s_in * s_w where
 Granularity (``weight_scales(..., granularity)``): "channel" is the above; "tensor" gives every
 row of a *block* one scale, max|w_block| / 127, where a block is what one FULLY_CONNECTED of the
 full-integer GRU graph holds (rows r, z and rows n of each GRU weight; the head). "auto" chooses
-per block: one scale when that at most quadruples the block's weight-quantization noise (costs
-<= 6 dB, one bit, of weight SQNR), else per channel. Why: a per-channel int8 weight costs the
-.tflite file 12 bytes per channel (a float32 scale and an int64 zero point: schema.fbs requires
-as many zero points as scales), which is what broke issue 5's loop-file budget (weights + 8 KB:
-+ 17.9 KB at h128x2 with per-channel weights); and the weights' noise is not what limits a full-
-integer GRU: measured on the trained GRU-32s (defaults, seed 0; 512 calibration windows, mse),
-per-channel weights reach 47-50 dB of weight SQNR against the logits' 20-41 dB end to end. Logit
-SQNR / test accuracy / same class as float, channel -> auto: watch 20.5 -> 19.5 dB / 0.8544 ->
-0.8544 / 97.4 -> 97.0 %; basicmotions 41.0 -> 40.0 dB / unchanged. ("tensor" everywhere: watch
-19.8 dB, 0.8511; noise ratio 2 ("auto" at 3 dB) kept watch at 20.5 dB but left the random-weight
-bench models per channel, over budget: their blocks' ratios are 1.5-2.8, the trained ones'
-1.2-4.9.) The stored scales are per row either way (equal within a per-tensor block), so the
-reference, QAT and the exporters read them the same way; the TFLite writer stores an all-equal
-block as one scale.
+per block: one scale when that at most quadruples the block's weight-quantization noise (costs <=
+6 dB, one bit, of weight SQNR), else per channel. Why: a per-channel int8 weight costs the .tflite
+file 12 bytes per channel (a float32 scale and an int64 zero point: schema.fbs requires as many
+zero points as scales), which is what broke issue 5's loop-file budget (weights + 8 KB: + 17.9 KB
+at h128x2 with per-channel weights, even with one-scale bias records); and the weights' noise is
+not what limits a full-integer GRU: measured on the trained GRU-32s (defaults, seed 0; 512
+calibration windows, mse, int8 logits), per-channel weights reach 47-50 dB of weight SQNR against
+the logits' 20-41 dB end to end. Logit SQNR / test accuracy / same class as float, channel ->
+auto, NumPy reference in TFLite's reference-kernel arithmetic: watch 20.5 -> 19.5 dB / 0.8544 ->
+0.8544 / 97.4 -> 97.0 %; basicmotions 41.0 -> 40.0 dB / unchanged; the LiteRT file (XNNPACK):
+watch 20.5 -> 19.8 dB / 0.8544 -> 0.8578 / 97.2 -> 97.0 %. ("tensor" everywhere: watch 19.8 dB,
+0.8511; noise ratio 2 ("auto" at 3 dB) kept watch at 20.5 dB but left the random-weight bench
+models per channel, over budget: their blocks' ratios are 1.5-2.8, the trained ones' 1.2-4.9.) The
+stored scales are per row either way (equal within a per-tensor block), so the reference, QAT and
+the exporters read them the same way; the TFLite writer stores an all-equal block as one scale.
 NumPy only.
 """
 
