@@ -56,8 +56,11 @@ def quantized(hidden: int, layers: int) -> Bundle:
 
     b = workload(hidden, layers)
     X = np.random.default_rng(0).standard_normal((64, T, N_IN)).astype(np.float32)
-    act = calibrate(b, X, None, QuantizeConfig(calib=64))
-    b.quant = QuantParams("static", weight_scales(b), act, {"data": "random normal, 64"})
+    cfg = QuantizeConfig(calib=64)
+    act = calibrate(b, X, None, cfg)
+    b.quant = QuantParams(
+        "static", weight_scales(b, cfg.weights), act, {"data": "random normal, 64"}
+    )
     return b
 
 

@@ -159,14 +159,20 @@ def _float32(value: float) -> float:
 
 @dataclass(frozen=True)
 class ActQuant:
-    """Per-tensor affine int8 quantization of an activation: real = scale * (q - zero_point)."""
+    """Per-tensor affine quantization of an activation: real = scale * (q - zero_point); int8,
+    or int16 with zero point 0 (TFLite's 16x8 activations are symmetric)."""
 
     scale: float
     zero_point: int
+    bits: int = 8
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"activation scale must be a positive number, got {self.scale!r}")
+        if self.bits not in (8, 16):
+            raise ValueError(f"activation bits must be 8 or 16, got {self.bits!r}")
+        if self.bits == 16 and self.zero_point != 0:
+            raise ValueError(f"int16 zero point must be 0, got {self.zero_point!r}")
         if not (isinstance(self.zero_point, int) and -128 <= self.zero_point <= 127):
             raise ValueError(f"int8 zero point must be in [-128, 127], got {self.zero_point!r}")
         object.__setattr__(self, "scale", _float32(self.scale))
@@ -216,6 +222,7 @@ class QuantParams:
             "weight_scales": {k: list(v) for k, v in self.weight_scales.items()},
             "activations": {
                 k: {"scale": a.scale, "zero_point": a.zero_point}
+                | ({"bits": a.bits} if a.bits != 8 else {})
                 for k, a in self.activations.items()
             },
             "calibration": self.calibration,
@@ -230,7 +237,7 @@ class QuantParams:
             scheme=data["scheme"],
             weight_scales={k: tuple(v) for k, v in data["weight_scales"].items()},
             activations={
-                k: ActQuant(float(a["scale"]), int(a["zero_point"]))
+                k: ActQuant(float(a["scale"]), int(a["zero_point"]), int(a.get("bits", 8)))
                 for k, a in data.get("activations", {}).items()
             },
             calibration=dict(data.get("calibration", {})),

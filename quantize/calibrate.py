@@ -14,7 +14,7 @@ import numpy as np
 
 from edgegru.errors import BadInput
 from edgegru.quantize.config import QuantizeConfig
-from edgegru.quantize.observers import act_quant
+from edgegru.quantize.observers import act_quant, act_quant16
 from edgegru.quantize.points import LSTM_CELLS, check_static_supported, gru_points
 from edgegru.types import ActQuant, Bundle, Dataset
 
@@ -75,7 +75,12 @@ def calibrate(
     torch.set_num_threads(default_threads())
     model = QuantGruModel(model_from_bundle(bundle))
     observers = observe(model, X, lengths)
-    return {
+    out = {
         name: act_quant(*observers[name].range(cfg.method, cfg.percentile))
         for name in gru_points(bundle.spec)
     }
+    if cfg.head_bits == 16:
+        # the whole observed range: 65,536 steps need no clipping, and a clipped logit could
+        # lose its class
+        out["head.y"] = act_quant16(*observers["head.y"].range("minmax"))
+    return out

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from edgegru.quantize.weights import GRANULARITIES
 from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
 
 # Measured on `watch` (GRU-32 trained with the defaults, float accuracy 0.8504; 512 calibration
@@ -24,6 +25,15 @@ class QuantizeConfig:
     method: str = DEFAULT_METHOD  # range of each activation: minmax | percentile | mse
     percentile: float = 99.99  # two-sided: [100 - p, p] percentiles (method "percentile")
     seed: int = 0
+    # weight scales: channel | tensor | auto (per block of rows, one scale where that costs
+    # <= 3 dB of weight SQNR: quantize/weights.py). Static and QAT only; dynamic is per channel.
+    weights: str = "auto"
+    # the logits (head.y): 16 = int16 (a 16x8 FULLY_CONNECTED head, on TFLite's builtin kernels
+    # after XNNPACK's int8 graph), 8 = int8 (every op int8, e.g. for int8-only accelerators).
+    # Measured on basicmotions GRU-32 (float 0.625): int8 logits 0.575 (two windows whose float
+    # top-2 margin, 0.011-0.014, is under one int8 logit step, 0.020, tie and flip), int16
+    # 0.625; the same int8 state with float logits: 0.625 (README, int8).
+    head_bits: int = 16
     # QAT: fine-tuning with the training loop of edgegru.train (Adam, cosine schedule)
     qat_epochs: int = 5
     qat_lr: float = 5e-4
@@ -34,6 +44,10 @@ class QuantizeConfig:
             raise ValueError(f"scheme must be one of {', '.join(QUANT_SCHEMES)}")
         if self.method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
+        if self.weights not in GRANULARITIES:
+            raise ValueError(f"weights must be one of {', '.join(GRANULARITIES)}")
+        if self.head_bits not in (8, 16):
+            raise ValueError("head_bits must be 8 or 16")
         if not isinstance(self.calib, int) or self.calib < 1:
             raise ValueError("calib must be a positive number of sequences")
         if not 50.0 < self.percentile <= 100.0:

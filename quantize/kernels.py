@@ -9,7 +9,8 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
 - ``fully_connected``: ``kernels/internal/reference/integer_ops/fully_connected.h``
   ``FullyConnectedPerChannel`` with float scales: ``round(double(acc) * double(s_in) *
   double(s_w[c]) / double(s_out))``. Measured (LiteRT 2.3, x86-64, random per-channel layers,
-  491,520 outputs): bit-exact against the reference kernels (``BUILTIN_REF``) and XNNPACK.
+  491,520 outputs): bit-exact against the reference kernels (``BUILTIN_REF``) (and XNNPACK
+  on those, but not always: see "xnnpack" below).
   The builtin optimized kernels (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) requantize in fixed point
   instead: ``SaturatingRoundingDoublingHighMul`` by the ``QuantizeMultiplier`` multiplier, then a
   rounding right shift that rounds halves up (ruy's x86 kernels; NEON's vqrdmulh + vrshl round
@@ -22,15 +23,17 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
   builtin resolver registers): a 256-entry table built by ``LUTPopulate<int8_t>``
   (``kernels/internal/common.h``) in float32 arithmetic.
 - ``quantize``: ``kernels/internal/reference/quantize.h`` ``AffineQuantize`` (float -> int8).
-- ``mode="xnnpack"`` (ADD, SUB, MUL, QUANTIZE): XNNPACK's own int8 kernels, which the delegate
-  runs instead of TFLite's (measured bit-exact on one-op models, tests/quantize): ADD/SUB
-  (``qs8-vadd``, SUB = ADD with the second multiplier negated) scale each input by
+- ``mode="xnnpack"`` (ADD, SUB, MUL, QUANTIZE, FULLY_CONNECTED): XNNPACK's own int8 kernels, which
+  the delegate runs instead of TFLite's (measured bit-exact on one-op models, tests/quantize):
+  ADD/SUB (``qs8-vadd``, SUB = ADD with the second multiplier negated) scale each input by
   ``lrintf((s_in / s_out) * 2**shift)`` with ``shift = 20 - exponent(max ratio)`` and shift the
-  int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32
-  product by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by
-  float32 ``1 / s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode
-  "optimized"). FULLY_CONNECTED needs no mode of its own there: its
-  "reference" requantization is XNNPACK's.
+  int32 sum right with a +2**(shift-1) bias; MUL (``qs8-vmul`` fp32) multiplies the int32 product
+  by float32 ``(s_a * s_b) / s_out`` and rounds half to even; QUANTIZE multiplies by float32 ``1 /
+  s`` and rounds half to even (so does the builtin optimized QUANTIZE: mode "optimized");
+  FULLY_CONNECTED multiplies float32(acc) by float32 s_in * s_w / s_out and rounds half to even,
+  which equals "reference" but where the double product lies within float32 rounding of a half
+  (watch GRU-32 hit it; tests/quantize/test_kernels_litert.py).
+- ``fully_connected_16x8``: the int16-logit head (see there).
 
 Integer arithmetic runs in int64 NumPy arrays holding int32 values; every function takes and
 returns int8 (or int32) arrays of any shape. NumPy only.
@@ -181,12 +184,21 @@ def fully_connected(
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)
     s_in, s_w, s_out = scales
-    if requant in ("reference", "xnnpack"):
+    if requant == "reference":
         effective = (
             float(np.float32(s_in)) * np.asarray(s_w, np.float32).astype(np.float64)
         ) / float(np.float32(s_out))
         scaled = tflite_round(acc.astype(np.float64) * effective).astype(np.int64)
-    elif requant == "optimized":  # (XNNPACK's FULLY_CONNECTED requantizes like "reference")
+    elif requant == "xnnpack":
+        # XNNPACK's fp32 requantization: float32(acc) * float32(s_in * s_w / s_out), rounded
+        # to nearest even. It differs from "reference" only where the double product is within
+        # float32 rounding of a half (measured on watch GRU-32: 6 of 16,000 outputs of one
+        # FULLY_CONNECTED, e.g. acc 37842: 53.4999969 in double, 53.5 -> 54 in float32), which
+        # random tests rarely hit but a 100-step recurrence carries to the logits.
+        f32 = np.float32
+        scale = (f32(s_in) * np.asarray(s_w, f32) / f32(s_out)).astype(f32)
+        scaled = np.rint(acc.astype(f32) * scale).astype(np.int64)
+    elif requant == "optimized":
         mult, shift = fc_multipliers(s_in, s_w, s_out)
         left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
         high = saturating_rounding_doubling_high_mul(acc * (np.int64(1) << left), mult)
@@ -197,6 +209,42 @@ def fully_connected(
 
 
 REQUANT_MODES = ("reference", "optimized", "xnnpack")
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def quantize_bias64(bias: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+    """int64 bias of a 16x8 FULLY_CONNECTED (int16 input), scale input_scale * weight_scale."""
+    scale = np.float64(np.float32(input_scale)) * np.asarray(weight_scales, np.float32).astype(
+        np.float64
+    )
+    return tflite_round(np.asarray(bias, np.float64) / scale).astype(np.int64)
+
+
+def fully_connected_16x8(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray | None,
+    scales: tuple[float, np.ndarray, float],
+) -> np.ndarray:
+    """FULLY_CONNECTED 16x8 (TFLite's int16-activation mode; builtin kernels only, XNNPACK has
+    none): x [..., I] int16 (zero point 0), weights [O, I] int8 (zp 0, per channel or one
+    scale), bias [O] int64, ``scales`` (s_in, s_w [O], s_out) -> [..., O] int16 (zp 0).
+
+    int64 accumulator, requantized as ai-edge-litert computes it (measured, every resolver):
+    round(acc * s_in s_w[o] / s_out) in double, halves away from zero, like the int8 reference
+    mode. On 397,696 outputs of random 16x8 FULLY_CONNECTEDs this form had 0 mismatches; the
+    31-bit fixed-point multiplier with one rounding 1 (a near-tie its multiplier's rounding
+    flipped), the 16-bit "reduced multiplier" of common.h's int64 MultiplyByQuantizedMultiplier
+    2,675 of 43,008."""
+    acc = np.asarray(x, np.int64) @ np.asarray(weights, np.int64).T
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)
+    s_in, s_w, s_out = scales
+    effective = (float(np.float32(s_in)) * np.asarray(s_w, np.float32).astype(np.float64)) / float(
+        np.float32(s_out)
+    )
+    y = tflite_round(acc.astype(np.float64) * effective)
+    return np.clip(y, INT16_MIN, INT16_MAX).astype(np.int16)
 
 
 def _add_params(s1: float, s2: float, s_out: float) -> tuple[tuple[int, int], ...]:

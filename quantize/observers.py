@@ -74,6 +74,13 @@ def act_quant(lo: float, hi: float) -> ActQuant:
     return ActQuant(scale, zero_point)
 
 
+def act_quant16(lo: float, hi: float) -> ActQuant:
+    """int16 symmetric (zero point 0) scale for [lo, hi]: max(|lo|, |hi|) / 32767 (TFLite's
+    16x8 activations)."""
+    amax = max(abs(float(lo)), abs(float(hi)), 1e-8)
+    return ActQuant(amax / 32767.0, 0, 16)
+
+
 def quant_error(x: np.ndarray, q: ActQuant) -> float:
     """Mean squared error of quantize -> dequantize over the sample."""
     s, zp = q.scale, q.zero_point

@@ -5,7 +5,8 @@
    ``qlstm.QuantLstmModel``) in fake-quant mode (straight-through
    estimator at exactly the points the integer graph quantizes) with ``edgegru.train``'s
    training loop (``_Trainer``: Adam, cosine schedule, jitter, the lowest-loss epoch kept).
-3. The bundle gets the fine-tuned float weights, per-channel weight scales recomputed from them
+3. The bundle gets the fine-tuned float weights, weight scales recomputed from them (per channel,
+   or one per block where static chose so)
    (as the fake quantization computed them) and the fixed activation scales: the exported int8
    model computes what QAT trained.
 
@@ -24,7 +25,7 @@ from edgegru.quantize import SCHEMES
 from edgegru.quantize.calibrate import calibration_sample
 from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.static import calibration_error, static_params
-from edgegru.quantize.weights import weight_scales
+from edgegru.quantize.weights import per_tensor_blocks, weight_scales
 from edgegru.types import Bundle, Dataset, QuantParams
 
 
@@ -41,8 +42,10 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
     params = static_params(bundle, cfg, data)
     assert data is not None  # static_params checked it
     torch.set_num_threads(default_threads())
+    # the weight blocks static chose one scale for keep one scale while the weights move
+    per_tensor = per_tensor_blocks(params.weight_scales, bundle.spec)
     if bundle.spec.cell == "gru":
-        model = QuantGruModel(model_from_bundle(bundle), params.activations)
+        model = QuantGruModel(model_from_bundle(bundle), params.activations, per_tensor)
     else:  # LSTM / peephole: the integer LSTM kernel's points (qlstm)
         from edgegru.quantize.qlstm import QuantLstmModel
 
@@ -64,7 +67,7 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
     calibration = dict(params.calibration) | {"qat": dataclasses.asdict(tcfg)}
     out = QuantParams(
         scheme="qat",
-        weight_scales=weight_scales(bundle),
+        weight_scales=weight_scales(bundle, per_tensor=per_tensor),
         activations=params.activations,
         calibration=calibration,
     )

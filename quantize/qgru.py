@@ -4,7 +4,10 @@
 ``head.weight``, ...) and computes the decomposed GRU of ``edgegru.quantize.reference`` step by
 step, with a hook at every quantization point (``edgegru.quantize.points``):
 
-- mode ``"observe"``: float, each point's values go to an ``Observer`` (calibration);
+- mode ``"observe"``: float, each point's values go to an ``Observer`` (calibration); only the
+  valid steps of variable-length sequences are observed (``lengths``): padded steps hold
+  whatever the padding makes of the state, values the device never quantizes for a real
+  sequence, and would widen the ranges;
 - mode ``"fake"``: each point is fake-quantized with its int8 (scale, zero point) and a
   straight-through estimator (``torch.fake_quantize_per_tensor_affine``: gradient 1 inside the
   range, 0 outside); weights are fake-quantized per output channel (symmetric, max|w| / 127,
@@ -31,9 +34,12 @@ from edgegru.types import ActQuant
 MODES = ("float", "observe", "fake")
 
 
-def _fake_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row symmetric int8 fake quantization; returns (w_fq, scales [O])."""
+def _fake_weight(w: torch.Tensor, per_tensor: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 fake quantization per row (or one scale for all rows); returns (w_fq,
+    scales [O])."""
     scale = (w.detach().abs().amax(dim=1).clamp_min(1e-12) / 127.0).to(torch.float32)
+    if per_tensor:
+        scale = scale.max().expand_as(scale).contiguous()
     zp = torch.zeros_like(scale, dtype=torch.int32)
     return torch.fake_quantize_per_channel_affine(w, scale, zp, 0, -127, 127), scale
 
@@ -43,7 +49,12 @@ def _fake_bias(b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 class QuantGruModel(nn.Module):
-    def __init__(self, base: SequenceModel, act: dict[str, ActQuant] | None = None) -> None:
+    def __init__(
+        self,
+        base: SequenceModel,
+        act: dict[str, ActQuant] | None = None,
+        per_tensor: set[tuple] | None = None,
+    ) -> None:
         super().__init__()
         self.spec = base.spec
         self.rnn = base.rnn
@@ -53,18 +64,27 @@ class QuantGruModel(nn.Module):
         self.act = dict(act or {})
         self.mode = "fake" if act else "float"
         self.observers: dict[str, Observer] = {}
+        # (weight name, block index) with one scale for all rows (weights.weight_blocks)
+        self.per_tensor = set(per_tensor or ())
+        self._valid: torch.Tensor | None = None  # [B, T] valid steps of the batch (observe)
 
     # -- the hook at each quantization point --
-    def q(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def q(self, name: str, x: torch.Tensor, t: int | slice | None = None) -> torch.Tensor:
+        """The point ``name`` on x; ``t``: the step(s) x holds (x [B, ...] at step t, or
+        x [B, T, ...] for slice(None)), None for per-sequence values (always observed)."""
         if self.mode == "observe":
             obs = self.observers.get(name)
             if obs is None:
                 obs = self.observers[name] = Observer(seed=len(self.observers))
-            obs.update(x.detach().numpy())
+            v = x.detach()
+            if t is not None and self._valid is not None:
+                v = v[self._valid[:, t]]  # only the steps a real sequence reaches
+            obs.update(v.numpy())
             return x
         if self.mode == "fake":
             a = FIXED.get(name.rsplit(".", maxsplit=1)[-1]) or self.act[name]
-            return torch.fake_quantize_per_tensor_affine(x, a.scale, a.zero_point, -128, 127)
+            lo, hi = (-128, 127) if a.bits == 8 else (-32768, 32767)
+            return torch.fake_quantize_per_tensor_affine(x, a.scale, a.zero_point, lo, hi)
         return x
 
     def _scale(self, name: str) -> float:
@@ -72,10 +92,15 @@ class QuantGruModel(nn.Module):
         return a.scale if a is not None else 1.0
 
     def _linear(
-        self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, in_point: str
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        b: torch.Tensor | None,
+        in_point: str,
+        block: tuple = (),
     ) -> torch.Tensor:
         if self.mode == "fake":
-            w, s_w = _fake_weight(w)
+            w, s_w = _fake_weight(w, block in self.per_tensor)
             if b is not None:
                 b = _fake_bias(b, self._scale(in_point) * s_w)
         return nn.functional.linear(x, w, b)
@@ -92,27 +117,38 @@ class QuantGruModel(nn.Module):
 
         rz, n_ = slice(0, 2 * H), slice(2 * H, 3 * H)
         p, inp = f"l{k}.", input_point(k)
-        gx_rz = self.q(p + "gx_rz", self._linear(x, W_ih[rz], part(b_ih, rz), inp))  # [B, T, 2H]
-        gx_n = self.q(p + "gx_n", self._linear(x, W_ih[n_], part(b_ih, n_), inp))  # [B, T, H]
+        every = slice(None)
+        ih, hh = f"rnn.weight_ih_l{k}", f"rnn.weight_hh_l{k}"
+        gx_rz = self._linear(x, W_ih[rz], part(b_ih, rz), inp, (ih, 0))
+        gx_rz = self.q(p + "gx_rz", gx_rz, every)  # [B, T, 2H]
+        gx_n = self._linear(x, W_ih[n_], part(b_ih, n_), inp, (ih, 1))
+        gx_n = self.q(p + "gx_n", gx_n, every)  # [B, T, H]
         h = x.new_zeros(x.shape[0], H)
         outs = []
         for t in range(x.shape[1]):
-            gh_rz = self.q(p + "gh_rz", self._linear(h, W_hh[rz], part(b_hh, rz), p + "h"))
-            gh_n = self.q(p + "gh_n", self._linear(h, W_hh[n_], part(b_hh, n_), p + "h"))
-            pre_rz = self.q(p + "pre_rz", gx_rz[:, t] + gh_rz)
-            gates = self.q(p + "rz", torch.sigmoid(pre_rz))
+            gh_rz = self._linear(h, W_hh[rz], part(b_hh, rz), p + "h", (hh, 0))
+            gh_rz = self.q(p + "gh_rz", gh_rz, t)
+            gh_n = self._linear(h, W_hh[n_], part(b_hh, n_), p + "h", (hh, 1))
+            gh_n = self.q(p + "gh_n", gh_n, t)
+            pre_rz = self.q(p + "pre_rz", gx_rz[:, t] + gh_rz, t)
+            gates = self.q(p + "rz", torch.sigmoid(pre_rz), t)
             r, z = gates[:, :H], gates[:, H:]
-            rgh = self.q(p + "rgh", r * gh_n)
-            pre_n = self.q(p + "pre_n", gx_n[:, t] + rgh)
-            n = self.q(p + "n", torch.tanh(pre_n))
-            d = self.q(p + "d", h - n)
-            zd = self.q(p + "zd", z * d)
-            h = self.q(p + "h", n + zd)
+            rgh = self.q(p + "rgh", r * gh_n, t)
+            pre_n = self.q(p + "pre_n", gx_n[:, t] + rgh, t)
+            n = self.q(p + "n", torch.tanh(pre_n), t)
+            d = self.q(p + "d", h - n, t)
+            zd = self.q(p + "zd", z * d, t)
+            h = self.q(p + "h", n + zd, t)
             outs.append(h)
         return torch.stack(outs, dim=1)
 
     def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        xn = self.q("input", (x - self.norm_mean) * (1.0 / self.norm_std))
+        if self.mode == "observe" and lengths is not None:
+            steps = torch.arange(x.shape[1])[None, :]
+            self._valid = steps < lengths.to(torch.long)[:, None]
+        else:
+            self._valid = None
+        xn = self.q("input", (x - self.norm_mean) * (1.0 / self.norm_std), slice(None))
         out = xn
         for k in range(self.spec.num_layers):
             out = self._layer(out, k)
@@ -127,7 +163,9 @@ class QuantGruModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         pooled = self.features(x, lengths)
-        y = self._linear(pooled, self.head.weight, self.head.bias, pool_point(self.spec))
+        y = self._linear(
+            pooled, self.head.weight, self.head.bias, pool_point(self.spec), ("head.weight", 0)
+        )
         return self.q("head.y", y)
 
 

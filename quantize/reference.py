@@ -25,6 +25,8 @@ The graph (the TFLite int8 lowering follows it op for op; ``points`` names every
           DEQUANTIZE(h_q) summed in float32 step by step (ADD), DIV by T, QUANTIZE @ head.pool
       FULLY_CONNECTED(pooled, W_head, b_head)  -> y_q   @ head.y
       DEQUANTIZE                                -> y float32
+    (head.y int16, QuantizeConfig.head_bits 16: QUANTIZE pooled -> int16 at (its scale, 0),
+     exact, then a 16x8 FULLY_CONNECTED with an int64 bias -> y_q int16 @ head.y)
 
 This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU (DESIGN.md section 2);
 r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zero point 0), biases
@@ -68,11 +70,15 @@ class Int8Fc:
     def make(
         W: np.ndarray, s_w: np.ndarray, b: np.ndarray | None, q_in: ActQuant, q_out: ActQuant
     ) -> Int8Fc:
-        bias = None if b is None else K.quantize_bias(b, q_in.scale, s_w)
+        quantize_bias = K.quantize_bias64 if q_out.bits == 16 else K.quantize_bias
+        bias = None if b is None else quantize_bias(b, q_in.scale, s_w)
         return Int8Fc(W, bias, s_w, q_in, q_out)
 
     def __call__(self, x: np.ndarray, requant: str) -> np.ndarray:
         scales = (self.q_in.scale, self.s_w, self.q_out.scale)
+        if self.q_out.bits == 16:  # 16x8: x requantized to int16 at (s_in, 0) first (exact)
+            x16 = np.asarray(x, np.int64) - self.q_in.zero_point
+            return K.fully_connected_16x8(x16, self.W, self.bias, scales)
         return K.fully_connected(
             x, self.q_in.zero_point, self.W, self.bias, scales, self.q_out.zero_point, requant
         )

@@ -26,11 +26,14 @@ def static_params(
     check_static_supported(bundle.spec)
     X, lengths, record = calibration_sample(data, cfg)
     act = calibrate(bundle, X, lengths, cfg, record)
-    record |= {"method": cfg.method}
+    record |= {"method": cfg.method, "weights": cfg.weights}
     if cfg.method == "percentile":
         record["percentile"] = cfg.percentile
     params = QuantParams(
-        scheme=scheme, weight_scales=weight_scales(bundle), activations=act, calibration=record
+        scheme=scheme,
+        weight_scales=weight_scales(bundle, cfg.weights),
+        activations=act,
+        calibration=record,
     )
     params.calibration["max_abs_error"] = calibration_error(bundle, params, X, lengths)
     return params

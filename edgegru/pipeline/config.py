@@ -103,6 +103,10 @@ class QuantizeSection:
     calib: int = 512  # calibration sequences from the training split
     method: str = "mse"  # minmax | percentile | mse (measured best on watch)
     qat_epochs: int = 5
+    # static/qat weight scales: auto | channel | tensor (auto: per tensor where <= 6 dB of a
+    # block's weight SQNR; the smaller file); logits int16 (16x8 head) or int8
+    weights: str = "auto"
+    logits_bits: int = 16
 
     def __post_init__(self) -> None:
         bad = [s for s in self.schemes if s not in QUANT_SCHEMES]
@@ -112,6 +116,10 @@ class QuantizeSection:
             raise ValueError(f"method must be one of {', '.join(CALIBRATION_METHODS)}")
         if self.calib < 1 or self.qat_epochs < 1:
             raise ValueError("calib and qat_epochs must be >= 1")
+        if self.weights not in ("auto", "channel", "tensor"):
+            raise ValueError("weights must be one of auto, channel, tensor")
+        if self.logits_bits not in (8, 16):
+            raise ValueError("logits_bits must be 8 or 16")
 
 
 @dataclass

@@ -143,7 +143,10 @@ def quantize_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     for scheme in q.schemes:
         ctx.say("quantize", scheme)
-        cfg = QuantizeConfig(scheme=scheme, calib=q.calib, method=q.method, qat_epochs=q.qat_epochs)
+        cfg = QuantizeConfig(
+            scheme=scheme, calib=q.calib, method=q.method, qat_epochs=q.qat_epochs,
+            weights=q.weights, head_bits=q.logits_bits,
+        )  # fmt: skip
         bundle = copy.deepcopy(float_bundle)
         try:
             quantize_(bundle, cfg, ds)

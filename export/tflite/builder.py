@@ -17,6 +17,7 @@ What it guarantees (and tests/export/test_tflite_writer.py checks through the re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,36 @@ def _shared_quantization_type() -> type:
     return SharedQuantizationT
 
 
+@functools.cache
+def _shared_tensor_type() -> type:
+    s = schema()
+
+    class SharedTensorT(s.TensorT):  # type: ignore[misc, name-defined]
+        """TensorT whose shape vector is packed once per content (most tensors of a step are
+        [1, H] or [1, 2H]: one vector each instead of one per tensor; 12-16 bytes a tensor)."""
+
+        shared: dict
+
+        def Pack(self, builder: Any) -> int:
+            key = ("shape", tuple(self.shape))
+            if key not in self.shared:
+                self.shared[key] = builder.CreateNumpyVector(np.asarray(self.shape, np.int32))
+            shape = self.shared[key]
+            name = builder.CreateString(self.name)
+            quantization = None if self.quantization is None else self.quantization.Pack(builder)
+            s.TensorStart(builder)
+            s.TensorAddShape(builder, shape)
+            s.TensorAddType(builder, self.type)
+            s.TensorAddBuffer(builder, self.buffer)
+            s.TensorAddName(builder, name)
+            if quantization is not None:
+                s.TensorAddQuantization(builder, quantization)
+            s.TensorAddIsVariable(builder, self.isVariable)
+            return s.TensorEnd(builder)
+
+    return SharedTensorT
+
+
 def _aligned_buffer_type() -> type:
     s = schema()
 
@@ -157,7 +188,8 @@ class SubgraphBuilder:
         if name in self._names:
             raise ValueError(f"tensor name {name!r} used twice in subgraph {self._sg.name!r}")
         self._names.add(name)
-        t = s.TensorT()
+        t = _shared_tensor_type()()
+        t.shared = self.model._quant_cache
         t.name = name
         t.shape = [int(d) for d in shape]
         t.type = getattr(s.TensorType, _TENSOR_TYPES[np.dtype(dtype)])
@@ -253,7 +285,8 @@ class ModelBuilder:
         self._by_digest: dict[bytes, int] = {}
         self._opcodes: dict[str, int] = {}
         self._subgraphs: list[SubgraphBuilder] = []
-        self._quant_cache: dict = {}  # offsets of packed quantization tables (finish() only)
+        # offsets of packed quantization tables and shape vectors (finish() only)
+        self._quant_cache: dict = {}
 
     def _check_open(self) -> None:
         if self._state != "open":

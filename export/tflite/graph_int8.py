@@ -4,6 +4,8 @@
     x [1, T, F] float32 raw -> SUB mean, MUL 1/std (float32) -> QUANTIZE @ input
       -> the cell lowering (int8) -> the head's input (int8)
       -> FULLY_CONNECTED @ head.y -> DEQUANTIZE -> y [1, O] float32
+      (head.y int16: QUANTIZE int8 -> int16 first, a 16x8 FULLY_CONNECTED: these two run on
+      TFLite's builtin kernels after XNNPACK's partition; see QuantizeConfig.head_bits)
 
 Inputs and outputs stay float32 (the runner and apps feed floats); the normalization is two
 float ops, not folded into the int8 weights, so the file's int8 weights are exactly the bundle's.
@@ -25,7 +27,7 @@ from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.graph import OUT_SUFFIX, Built, _finish, _stack, _unstack, step_inputs
 from edgegru.export.tflite.lowerings import load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
-from edgegru.types import Bundle
+from edgegru.types import ActQuant, Bundle
 
 
 def _normalize_quantize(g: SubgraphBuilder, model: Int8GruModel, x: int, normalized: bool) -> int:
@@ -37,7 +39,10 @@ def _normalize_quantize(g: SubgraphBuilder, model: Int8GruModel, x: int, normali
 
 
 def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
-    y_q = q8.fully_connected(g, "y_q", pooled, model.head)
+    fc = model.head
+    if fc.q_out.bits == 16:  # 16x8 head: builtin kernels (XNNPACK has no int16 ops)
+        pooled = q8.quantize(g, "pool16", pooled, ActQuant(fc.q_in.scale, 0, 16))
+    y_q = q8.fully_connected(g, "y_q", pooled, fc)
     return q8.dequantize(g, "y", y_q)
 
 
@@ -57,6 +62,7 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
             else "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), "
             "int16 peepholes, int32 gate biases; head: int8 per output channel, int32 bias",
             "activations": "int8 per tensor (calibrated)",
+            "logits": f"int{model.head.q_out.bits}",
             "state": "int8 h, int16 c (power-of-two scale)"
             if bundle.spec.cell != "gru"
             else "int8",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgegru.export.tflite import ops
-from edgegru.export.tflite.builder import Quantization, SubgraphBuilder
+from edgegru.export.tflite.builder import Quantization, SubgraphBuilder, schema
 from edgegru.quantize.kernels import (
     LOGISTIC_SCALE,
     LOGISTIC_ZERO_POINT,
@@ -30,7 +30,8 @@ def qp(a: ActQuant) -> Quantization:
 
 
 def tensor(g: SubgraphBuilder, name: str, shape: tuple[int, ...], a: ActQuant) -> int:
-    return g.tensor(name, shape, np.int8, quantization=qp(a))
+    """An int8 tensor (int16 for a 16-bit point: the 16x8 head)."""
+    return g.tensor(name, shape, np.int16 if a.bits == 16 else np.int8, quantization=qp(a))
 
 
 def full(g: SubgraphBuilder, name: str, shape: tuple[int, ...], a: ActQuant, real: float) -> int:
@@ -40,7 +41,8 @@ def full(g: SubgraphBuilder, name: str, shape: tuple[int, ...], a: ActQuant, rea
 
 
 def quantize(g: SubgraphBuilder, name: str, x: int, a: ActQuant) -> int:
-    """QUANTIZE float32 -> int8 (quantize.cc; reference/quantize.h ``AffineQuantize``)."""
+    """QUANTIZE float32 -> int8 (quantize.cc; reference/quantize.h ``AffineQuantize``), or
+    int8 -> int16 at the same scale and zero point 0 (exact: q - zp)."""
     y = tensor(g, name, g.shape_of(x), a)
     g.op("QUANTIZE", [x], [y])
     return y
@@ -54,25 +56,43 @@ def dequantize(g: SubgraphBuilder, name: str, x: int) -> int:
 
 
 def fc_consts(g: SubgraphBuilder, name: str, fc: Int8Fc) -> tuple[int, int]:
-    """The int8 weight [O, I] (per output channel, zero point 0) and the int32 bias [O] (scale
-    s_in * s_w[o]: fully_connected.cc checks it against the input and filter scales)."""
+    """The int8 weight [O, I] (per output channel, zero point 0) and the int32 bias [O].
+
+    The bias is on scale s_in * s_w[o] per channel, but its quantization record holds ONE scale
+    (s_in * s_w[0]): no int8 kernel reads it. TFLite's FULLY_CONNECTED checks a bias scale for
+    uint8 only (kernel_util.cc ``PopulateConvolutionQuantizationParams``) and XNNPACK only needs
+    the bias quantized at all (an unquantized int32 bias makes it refuse the node), both adding
+    the int32 bias to the s_in * s_w[o] accumulator as is. Tested bit-exact on both
+    (tests/export/test_tflite_int8.py); a per-channel record would cost 4 bytes per channel
+    plus a zero-point vector (issue 5's loop-file budget)."""
     s_w = np.asarray(fc.s_w, np.float32)
-    zeros = (0,) * len(s_w)
-    W = g.const(f"{name}/W", fc.W, quantization=Quantization(tuple(map(float, s_w)), zeros, 0))
+    # one scale for all rows (quantize.weights granularity "tensor"/"auto") is written as a
+    # per-tensor record: the same arithmetic in every kernel (tested bit-exact), 12 bytes per
+    # channel less
+    w_scales = (float(s_w[0]),) if (s_w == s_w[0]).all() else tuple(map(float, s_w))
+    W = g.const(f"{name}/W", fc.W, quantization=Quantization(w_scales, (0,) * len(w_scales), 0))
     if fc.bias is None:
         return W, ops.OPTIONAL
-    s_b = float(np.float32(fc.q_in.scale)) * s_w.astype(np.float64)
-    b = g.const(f"{name}/b", fc.bias, quantization=Quantization(tuple(map(float, s_b)), zeros, 0))
+    s_b = float(np.float32(fc.q_in.scale)) * float(s_w[0])
+    b = g.const(f"{name}/b", fc.bias, quantization=Quantization((s_b,), (0,), 0))
     return W, b
 
 
 def fully_connected(g: SubgraphBuilder, name: str, x: int, fc: Int8Fc, wb=None) -> int:
     """FULLY_CONNECTED int8 per channel (fully_connected.cc, ``FullyConnectedPerChannel``):
-    x [..., I] flattened to [N, I] -> [N, O] at fc.q_out. ``wb``: constants already written."""
+    x [..., I] flattened to [N, I] -> [N, O] at fc.q_out. ``wb``: constants already written.
+    A 16-bit fc.q_out makes it 16x8: x must be int16 then, the bias is int64."""
     W, b = wb or fc_consts(g, name, fc)
     n = int(np.prod(g.shape_of(x)[:-1]))
     y = tensor(g, name, (n, fc.W.shape[0]), fc.q_out)
-    g.op("FULLY_CONNECTED", [x, W, b], [y])
+    opts = None
+    if fc.q_out.bits == 16:
+        # fully_connected.cc refuses an int16 FULLY_CONNECTED whose options name no int32 /
+        # int64 bias type (absent options leave it unset)
+        s = schema()
+        opts = s.FullyConnectedOptionsT()
+        opts.quantizedBiasType = s.TensorType.INT64
+    g.op("FULLY_CONNECTED", [x, W, b], [y], opts)
     return y
 
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TYPES = {np.dtype(np.int8): 9, np.dtype(np.int32): 2, np.dtype(np.float32): 0}
+_TYPES = {
+    np.dtype(np.int8): 9,
+    np.dtype(np.int32): 2,
+    np.dtype(np.float32): 0,
+    np.dtype(np.int16): 7,
+    np.dtype(np.int64): 4,
+}
 
 
 @dataclass

@@ -42,6 +42,15 @@ def test_quantize_static_prints_accuracy_and_sqnr(cli, model_dir, tmp_path):
     assert "NumPy int8 reference" in proc.stdout and "SQNR" in proc.stdout
     q = load_bundle(out)
     assert q.quant.scheme == "static" and q.quant.calibration["sequences"] == 16
+    assert q.quant.activations["head.y"].bits == 16  # the default: int16 logits
+    proc = cli(
+        "quantize", str(model_dir), "--data", str(data), "--calib", "16", "--weights", "channel",
+        "--logits-bits", "8", "-o", str(tmp_path / "q8"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    q8 = load_bundle(tmp_path / "q8")
+    assert q8.quant.activations["head.y"].bits == 8
+    assert q8.quant.calibration["weights"] == "channel"
     proc = cli(
         "quantize", str(model_dir), "--scheme", "dynamic", "--data", str(data), "--json",
         "-o", str(tmp_path / "d"),
@@ -62,6 +71,9 @@ def test_quantize_bad_inputs_exit_2(cli, model_dir, tmp_path):
     # a model without calibration asked for a full-integer export
     proc = cli("export", str(model_dir), "--precision", "int8-static", "-o", str(out))
     one_line_exit_2(proc, "calibrated model")
+    proc = cli("quantize", str(model_dir), "--logits-bits", "4", "-o", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # click's choice error,
+    assert "logits-bits" in proc.stderr and "'16'" in proc.stderr  # as for train --cell
     # static needs data when the bundle names no dataset
     one_line_exit_2(cli("quantize", str(model_dir), "-o", str(out)), "calibration data")
     assert not out.exists()

@@ -53,6 +53,32 @@ def test_fully_connected_per_channel_is_bit_exact(requant, resolver):
         np.testing.assert_array_equal(run(model, [x], resolver), expected)
 
 
+def test_xnnpack_fully_connected_requantizes_in_float32():
+    """A case from watch GRU-32 (the recurrent n projection, one weight scale): acc 37842 is
+    53.4999969 output steps in double, 53.5 in float32; XNNPACK writes 54 (+ zp 6), TFLite's
+    kernels 53. Random cases almost never land there; a 100-step recurrence found it."""
+    s_in, s_w, s_out, zp_out = 0.007843137718737125, 0.007337510120123625, 0.04070604220032692, 6
+    x = np.array([[1], [-1]], np.int8)
+    W = np.array([[1]], np.int8)
+    bias = np.array([37841], np.int32)  # acc = 37842 and -37840
+    model = one_op_model(
+        "FULLY_CONNECTED",
+        [
+            T((2, 1), scale=(s_in,), zero_point=(0,)),
+            T((1, 1), scale=(s_w,), zero_point=(0,), data=W),
+            T((1,), np.int32, scale=(s_in * s_w,), zero_point=(0,), data=bias),
+        ],
+        T((2, 1), scale=(s_out,), zero_point=(zp_out,)),
+        options("FullyConnected"),
+    )
+    args = (x, 0, W, bias, (s_in, np.array([s_w], np.float32), s_out), zp_out)
+    xnn = run(model, [x], XNNPACK)
+    assert xnn[0, 0] == 60
+    np.testing.assert_array_equal(xnn, K.fully_connected(*args, "xnnpack"))
+    np.testing.assert_array_equal(run(model, [x], REFERENCE), K.fully_connected(*args))
+    assert K.fully_connected(*args)[0, 0] == 59
+
+
 def test_the_two_requantizations_differ_only_at_ties():
     """Why there are two modes: the optimized kernels round (x.5 +- 2**-right_shift) up."""
     rng = np.random.default_rng(8)
@@ -130,6 +156,43 @@ def test_quantize_op_is_bit_exact():
         got = run(model, [x], resolver)
         np.testing.assert_array_equal(got, K.quantize(x, scale, zp, mode), err_msg=resolver)
         assert (got != expected).sum() == 2
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_fully_connected_16x8_is_bit_exact(per_channel):
+    """The int16-logit head: int8 -> int16 QUANTIZE (exact) and the 16x8 FULLY_CONNECTED (int64
+    bias, single-rounding requantization) on every resolver (XNNPACK leaves int16 to TFLite)."""
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        n_in, n_out, batch = int(rng.integers(4, 160)), int(rng.integers(2, 40)), 64
+        x8 = rng.integers(-128, 128, (batch, n_in), dtype=np.int8)
+        zp, s_in = int(rng.integers(-100, 100)), float(np.float32(10 ** rng.uniform(-2.5, -0.5)))
+        W = rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)
+        s_w = (rng.uniform(0.5, 2, n_out) * 10 ** rng.uniform(-3, -1)).astype(np.float32)
+        if not per_channel:
+            s_w[:] = s_w[0]
+        bias = rng.integers(-30000, 30000, n_out).astype(np.int64)
+        x16 = x8.astype(np.int64) - zp  # what the QUANTIZE computes
+        acc = x16 @ W.astype(np.int64).T + bias
+        s_out = float(np.float32(np.abs(acc * s_in * s_w).max() / 32767 * rng.uniform(0.8, 1.5)))
+        q = T(x8.shape, np.int16, scale=(s_in,), zero_point=(0,))
+        requant = one_op_model("QUANTIZE", [T(x8.shape, scale=(s_in,), zero_point=(zp,))], q)
+        n_w = len(s_w) if per_channel else 1
+        fc = one_op_model(
+            "FULLY_CONNECTED",
+            [
+                q,
+                T((n_out, n_in), scale=tuple(map(float, s_w[:n_w])), zero_point=(0,) * n_w, data=W),
+                T((n_out,), np.int64, scale=(s_in * float(s_w[0]),), zero_point=(0,), data=bias),
+            ],
+            T((batch, n_out), np.int16, scale=(s_out,), zero_point=(0,)),
+            options("FullyConnected"),
+        )
+        expected = K.fully_connected_16x8(x16, W, bias, (s_in, s_w, s_out))
+        for resolver in (REFERENCE, OPTIMIZED, XNNPACK):
+            x16_rt = run(requant, [x8], resolver)
+            np.testing.assert_array_equal(x16_rt, x16)
+            np.testing.assert_array_equal(run(fc, [x16_rt], resolver), expected)
 
 
 def test_quantize_multiplier_matches_tflite_examples():

@@ -11,7 +11,12 @@ from edgegru.bundle import load_bundle, save_bundle
 from edgegru.errors import BadInput
 from edgegru.quantize import QuantizeConfig
 from edgegru.quantize.observers import Observer, act_quant, quant_error
-from edgegru.quantize.weights import channel_scales, quantize_weight, weight_scales
+from edgegru.quantize.weights import (
+    channel_scales,
+    per_tensor_blocks,
+    quantize_weight,
+    weight_scales,
+)
 from edgegru.types import ActQuant, Bundle, ModelSpec, QuantParams
 from tests.reference import random_weights
 
@@ -21,7 +26,7 @@ def test_quantize_config_round_trips_and_validates():
     assert QuantizeConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
     for bad in (
         {"scheme": "int4"}, {"method": "kl"}, {"calib": 0}, {"percentile": 20.0},
-        {"qat_epochs": 0}, {"qat_lr": float("nan")},
+        {"qat_epochs": 0}, {"qat_lr": float("nan")}, {"weights": "group"},
     ):  # fmt: skip
         with pytest.raises(ValueError, match="must"):
             QuantizeConfig(**bad)
@@ -70,6 +75,28 @@ def test_weights_are_symmetric_per_channel():
     q = quantize_weight(w, s)
     assert q.dtype == np.int8 and q[0, 1] == -127 and q[2, 0] == 127 and q[2, 2] == -1
     assert np.abs(q).max() <= 127  # TFLite's symmetric int8 weight range
+
+
+def test_weight_granularity_per_block():
+    """ "tensor": one scale per block of rows one int8 FULLY_CONNECTED holds (GRU: r|z and n);
+    "auto": one scale only where that costs <= 6 dB of the block's weight SQNR."""
+    spec = ModelSpec("gru", 3, 2, 2)
+    w = random_weights(spec, seed=0)
+    w["rnn.weight_hh_l0"][:] = 0.5  # every row alike: one scale costs nothing
+    w["rnn.weight_ih_l0"][0] *= 100.0  # one row 100x the others in block r|z
+    b = Bundle(spec, w)
+    ch, ten, auto = (weight_scales(b, g) for g in ("channel", "tensor", "auto"))
+    assert ch == weight_scales(b)  # the default (dynamic) is per channel
+    ih = "rnn.weight_ih_l0"
+    assert len(set(ten[ih][:4])) == 1 and len(set(ten[ih][4:])) == 1 and ten[ih][0] != ten[ih][4]
+    assert per_tensor_blocks(ten, spec) == {
+        (n, i) for n in ch for i in (0, 1) if n != "head.weight"
+    } | {("head.weight", 0)}
+    blocks = per_tensor_blocks(auto, spec)
+    assert ("rnn.weight_hh_l0", 0) in blocks and (ih, 0) not in blocks
+    assert auto[ih][:4] == ch[ih][:4]  # the outlier block stays per channel
+    # QAT re-derives its tuned weights' scales with the blocks static chose
+    assert weight_scales(b, per_tensor=blocks) == auto
 
 
 def test_act_quant_holds_zero_exactly_and_the_range():

@@ -15,7 +15,8 @@ from edgegru.quantize import SCHEMES, QuantizeConfig, load_schemes, quantize_
 from edgegru.quantize.compare import compare, predict_quantized, sqnr_db
 from edgegru.quantize.points import gru_points
 from edgegru.quantize.reference import predict_int8
-from edgegru.types import Bundle, ModelSpec, SequenceData
+from edgegru.quantize.weights import per_tensor_blocks
+from edgegru.types import Bundle, ModelSpec, QuantParams, SequenceData
 from tests.quantize.conftest import small_gru
 from tests.reference import random_weights, reference_forward
 
@@ -57,10 +58,11 @@ def test_reference_matches_the_fake_quantized_model(watch_small):
     from edgegru.quantize.qgru import QuantGruModel
 
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64), watch_small)
+    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
     X = np.ascontiguousarray(watch_small.test.X[:, :1])  # one step
     y_ref = predict_int8(b, X)
-    fq = QuantGruModel(model_from_bundle(b), b.quant.activations).eval()
+    blocks = per_tensor_blocks(b.quant.weight_scales, b.spec)  # static's per-tensor blocks
+    fq = QuantGruModel(model_from_bundle(b), b.quant.activations, blocks).eval()
     with torch.no_grad():
         y_fq = fq(torch.from_numpy(X)).numpy()
     lsb = np.abs(y_ref - y_fq) / b.quant.activations["head.y"].scale
@@ -81,7 +83,7 @@ def test_float_mode_of_the_decomposed_gru_is_the_float_model(watch_small):
 
 def test_reference_requant_modes_and_lengths(watch_small):
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64), watch_small)
+    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
     X = watch_small.test.X[:16]
     a = predict_int8(b, X, requant="reference")
     o = predict_int8(b, X, requant="optimized")
@@ -101,6 +103,10 @@ def test_qat_fine_tunes_through_the_fake_quantized_graph(watch_small):
     y = predict_quantized(q, watch_small.test)
     assert y.shape == (128, watch_small.num_outputs) and np.isfinite(y).all()
     assert q.quant.calibration["qat"]["epochs"] == 2
+    # the weight blocks static gave one scale keep one scale after fine-tuning
+    static = quantize_(copy.deepcopy(b), dataclasses.replace(cfg, scheme="static"), watch_small)
+    blocks = per_tensor_blocks(static.quant.weight_scales, b.spec)
+    assert blocks and per_tensor_blocks(q.quant.weight_scales, b.spec) >= blocks
 
 
 def test_static_refuses_bad_calibration_data(watch_small):
@@ -152,3 +158,54 @@ def test_lstm_fake_quant_model_tracks_the_integer_kernel_and_qat_runs(watch_smal
     assert q.quant.scheme == "qat" and "rnn.weight_hh_l0" in [
         n for n in b.weights if not np.array_equal(b.weights[n], q.weights[n])
     ]
+
+
+def test_int16_logits_resolve_what_int8_logits_tie(watch_small):
+    """head_bits 16: the head is a 16x8 FULLY_CONNECTED (int16 logits, zero point 0) on the same
+    int8 state; its logits are the int8 head's to within one int8 step, and never tie where the
+    float logits differ (the basicmotions drop: int8 logits tied two near-tie windows)."""
+    b = small_gru(watch_small, scale=0.3)
+    q8 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64, head_bits=8), watch_small)
+    q16 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64), watch_small)
+    y = q16.quant.activations["head.y"]
+    assert (y.bits, y.zero_point) == (16, 0)
+    assert {k: v for k, v in q8.quant.activations.items() if k != "head.y"} == {
+        k: v for k, v in q16.quant.activations.items() if k != "head.y"
+    }
+    X = watch_small.test.X
+    a, c = predict_int8(q8, X), predict_int8(q16, X)
+    s8, zp8 = q8.quant.activations["head.y"].pair
+    inside = (a > s8 * (-128 - zp8) + 1e-6) & (a < s8 * (127 - zp8) - 1e-6)  # mse clips int8
+    assert inside.mean() > 0.9 and np.abs(a - c)[inside].max() <= 1.01 * s8
+    from edgegru.evaluate import predict
+
+    f = predict(b, watch_small.test)
+    top2 = np.sort(f, axis=1)[:, -2:]
+    distinct = top2[:, 1] - top2[:, 0] > 1e-3
+    ties = lambda y: np.sort(y, axis=1)[:, -1] == np.sort(y, axis=1)[:, -2]  # noqa: E731
+    assert not ties(c)[distinct].any()
+    # the JSON round trip keeps the 16 bits
+    assert QuantParams.from_json(q16.quant.to_json()).activations["head.y"] == y
+
+
+@pytest.mark.parametrize("head", ["last", "mean"])
+def test_calibration_observes_only_the_valid_steps(watch_small, head):
+    """Variable-length data: padded steps (here garbage 50x the data's range) must not reach the
+    observers. Every sequence is valid for its first 25 of 40 steps, so calibrating the padded
+    set must give exactly the ranges of the same sequences cut to 25 steps."""
+    from edgegru.quantize.calibrate import calibrate
+
+    b = small_gru(watch_small, layers=2, head=head, scale=0.3)
+    X = watch_small.train.X[:64].copy()
+    X[:, 25:] = 50.0 * np.abs(X).max()
+    lengths = np.full(len(X), 25, np.int64)
+    cfg = QuantizeConfig(calib=64, method="minmax")
+    padded = calibrate(b, X, lengths, cfg)
+    cut = calibrate(b, np.ascontiguousarray(X[:, :25]), None, cfg)
+    assert padded == cut
+    # mixed lengths 5..25: the garbage starts at each sequence's own end
+    lengths = np.arange(len(X)) % 21 + 5
+    X[np.arange(X.shape[1])[None, :] >= lengths[:, None]] = 50.0 * np.abs(X[:, :25]).max()
+    mixed = calibrate(b, X, lengths, cfg)
+    for name, q in mixed.items():  # a subset of the steps seen above: never a wider range
+        assert q.scale <= cut[name].scale * (1 + 1e-6), name
