@@ -169,6 +169,63 @@ def ort(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+# -- loading and checking the files of one run ------------------------------------------------
+MODES = (("interpreter", interpreter), ("compiled", compiled))
+
+
+def add_peers(files: dict[str, bytes], meta: dict[str, dict], peers: dict[str, dict]) -> None:
+    """The converted peers' files join ``files``; what they said (or their error) ``meta``."""
+    for peer, info in peers.items():
+        if "path" in info:
+            files[peer] = Path(info["path"]).read_bytes()
+        meta[peer] = {k: v for k, v in info.items() if k != "trace"}
+
+
+def load_files(
+    files: dict[str, bytes],
+    meta: dict[str, dict],
+    X: np.ndarray,
+    ref: np.ndarray,
+    check: Callable[[str, np.ndarray], dict] | None = None,
+    modes: tuple = MODES,
+) -> tuple[dict[str, Callable[[], Any]], dict[str, dict[str, Any]]]:
+    """Every file under every runtime mode: (the timer's callables, the result entries with
+    size, max error vs ``ref`` and ``check(file, y)``'s fields). A file a mode cannot load, or
+    a peer that did not convert, is an entry with its error: recorded, not hidden."""
+    paths: dict[str, Callable[[], Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for fname, data in files.items():
+        for mode, make in modes:
+            key = f"{fname} / {mode}"
+            entry = results.setdefault(key, {"file": fname, "mode": mode, "size_bytes": len(data)})
+            entry.update(meta.get(fname, {}))
+            try:
+                fn = make(data)
+                y = np.asarray(fn(X)).reshape(ref.shape)
+                entry["max_abs_err"] = float(np.abs(y - ref).max())
+                entry.update(check(fname, y) if check else {})
+                paths[key] = lambda fn=fn: fn(X)
+            except Exception as e:
+                entry["error"] = f"{type(e).__name__}: {e}"[:400]
+    for peer, info in meta.items():
+        if "error" in info:
+            results[f"{peer} / -"] = {"file": peer, "error": info["error"]}
+    return paths, results
+
+
+def add_ort(
+    paths: dict, results: dict, key: str, onnx_bytes: bytes, X: np.ndarray, ref: np.ndarray,
+    **about: str,
+) -> None:  # fmt: skip
+    """ONNX Runtime on edgegru's ONNX file, the reference every ratio is taken against."""
+    fn = ort(onnx_bytes)
+    results[key] = {
+        "file": "edgegru_onnx", "mode": "onnxruntime", "size_bytes": len(onnx_bytes),
+        "max_abs_err": float(np.abs(fn(X) - ref).max()), **about,
+    }  # fmt: skip
+    paths[key] = lambda: fn(X)
+
+
 # -- peers -----------------------------------------------------------------------------------
 def setup_peers(timeout: float) -> str | None:
     """Make bench/.peers-venv with TensorFlow, tf_keras and litert-torch; None when ready, else
@@ -243,35 +300,10 @@ def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) 
         meta[f"edgegru_{layout}"] = {"ops": built.details["ops"]}
         if "steps_per_iteration" in built.details:
             meta[f"edgegru_{layout}"]["steps_per_iteration"] = built.details["steps_per_iteration"]
-    for peer, info in convert_peers(name, bundle, peers_error).items():
-        if "path" in info:
-            files[peer] = Path(info["path"]).read_bytes()
-        meta[peer] = {k: v for k, v in info.items() if k != "trace"}
-
-    paths: dict[str, Callable[[], Any]] = {}
-    results: dict[str, dict[str, Any]] = {}
-    for fname, data in files.items():
-        for mode, make in (("interpreter", interpreter), ("compiled", compiled)):
-            key = f"{fname} / {mode}"
-            entry = results.setdefault(key, {"file": fname, "mode": mode, "size_bytes": len(data)})
-            entry.update(meta.get(fname, {}))
-            try:
-                fn = make(data)
-                entry["max_abs_err"] = float(np.abs(fn(X).reshape(ref.shape) - ref).max())
-                paths[key] = lambda fn=fn: fn(X)
-            except Exception as e:  # recorded, not hidden
-                entry["error"] = f"{type(e).__name__}: {e}"[:400]
-    for peer, info in meta.items():
-        if "error" in info:
-            results[f"{peer} / -"] = {"file": peer, "error": info["error"]}
-    onnx_bytes = onnx_edgegru(bundle)
-    fn = ort(onnx_bytes)
-    results["ort_fused_gru"] = {
-        "file": "edgegru_onnx", "mode": "onnxruntime", "size_bytes": len(onnx_bytes),
-        "max_abs_err": float(np.abs(fn(X) - ref).max()),
-        "graph": "edgegru ONNX export: Transpose -> GRU (linear_before_reset=1) -> Gemm",
-    }  # fmt: skip
-    paths["ort_fused_gru"] = lambda fn=fn: fn(X)
+    add_peers(files, meta, convert_peers(name, bundle, peers_error))
+    paths, results = load_files(files, meta, X, ref)
+    graph = "edgegru ONNX export: Transpose -> GRU (linear_before_reset=1) -> Gemm"
+    add_ort(paths, results, "ort_fused_gru", onnx_edgegru(bundle), X, ref, graph=graph)
 
     warmup = max(30, runs // 10)
     # Warm: each path BURST times back to back, the last call timed (a runner's steady state);

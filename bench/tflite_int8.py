@@ -16,8 +16,6 @@ Writes bench/results/tflite_int8.json and prints a Markdown table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,11 +24,11 @@ from bench.tflite import (
     BURST,
     N_IN,
     T,
-    compiled,
+    add_ort,
+    add_peers,
     convert_peers,
-    interpreter,
+    load_files,
     onnx_edgegru,
-    ort,
     run_bench,
     workload,
 )
@@ -90,38 +88,15 @@ def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) 
         files[f"dynint8_{layout}"] = hyb.data
         meta[f"dynint8_{layout}"] = {"ops": hyb.details["ops"]}
     files["float_unrolled"] = build_sequence(bundle, T, {"layout": "unrolled"}, "bench").data
-    peers = convert_peers(name, bundle, peers_error, only=INT8_PEERS)
-    for peer, info in peers.items():
-        if "path" in info:
-            files[peer] = Path(info["path"]).read_bytes()
-        meta[peer] = {k: v for k, v in info.items() if k != "trace"}
+    add_peers(files, meta, convert_peers(name, bundle, peers_error, only=INT8_PEERS))
 
-    paths: dict[str, Callable[[], Any]] = {}
-    results: dict[str, dict[str, Any]] = {}
-    for fname, data in files.items():
-        for mode, make in (("interpreter", interpreter), ("compiled", compiled)):
-            key = f"{fname} / {mode}"
-            entry = results.setdefault(key, {"file": fname, "mode": mode, "size_bytes": len(data)})
-            entry.update(meta.get(fname, {}))
-            try:
-                fn = make(data)
-                y = np.asarray(fn(X)).reshape(ref.shape)
-                entry["max_abs_err"] = float(np.abs(y - ref).max())
-                if fname.startswith("int8_"):
-                    entry["max_lsb_vs_numpy"] = float(np.abs(y - ref_q).max() / s_y)
-                paths[key] = lambda fn=fn: fn(X)
-            except Exception as e:  # recorded, not hidden
-                entry["error"] = f"{type(e).__name__}: {e}"[:400]
-    for peer, info in meta.items():
-        if "error" in info:
-            results[f"{peer} / -"] = {"file": peer, "error": info["error"]}
-    onnx_bytes = onnx_edgegru(bundle)
-    fn = ort(onnx_bytes)
-    results["ort_fp32"] = {
-        "file": "edgegru_onnx", "mode": "onnxruntime", "size_bytes": len(onnx_bytes),
-        "max_abs_err": float(np.abs(fn(X) - ref).max()),
-    }  # fmt: skip
-    paths["ort_fp32"] = lambda fn=fn: fn(X)
+    def lsb(fname: str, y: np.ndarray) -> dict:
+        if not fname.startswith("int8_"):
+            return {}
+        return {"max_lsb_vs_numpy": float(np.abs(y - ref_q).max() / s_y)}
+
+    paths, results = load_files(files, meta, X, ref, lsb)
+    add_ort(paths, results, "ort_fp32", onnx_edgegru(bundle), X, ref)
     warmup = max(30, runs // 10)
     for key, stats in interleaved(paths, runs=runs, warmup=warmup, burst=BURST).items():
         results[key].update(stats)

@@ -15,8 +15,6 @@ Writes bench/results/tflite_lstm.json and prints a Markdown table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +24,10 @@ from bench.tflite import (
     N_IN,
     N_OUT,
     T,
-    compiled,
+    add_ort,
+    add_peers,
     convert_peers,
-    interpreter,
-    ort,
+    load_files,
     run_bench,
     table,
 )
@@ -67,35 +65,11 @@ def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) 
         "edgegru_dynint8": build_sequence(bundle, T, {"weights": "int8"}, "bench").data,
     }
     meta: dict[str, dict[str, Any]] = {}
-    for peer, info in convert_peers(name, bundle, peers_error, PEERS[bundle.spec.cell]).items():
-        if "path" in info:
-            files[peer] = Path(info["path"]).read_bytes()
-        meta[peer] = {k: v for k, v in info.items() if k != "trace"}
-
-    paths: dict[str, Callable[[], Any]] = {}
-    results: dict[str, dict[str, Any]] = {}
-    for fname, data in files.items():
-        for mode, make in (("interpreter", interpreter), ("compiled", compiled)):
-            key = f"{fname} / {mode}"
-            entry = results.setdefault(key, {"file": fname, "mode": mode, "size_bytes": len(data)})
-            entry.update(meta.get(fname, {}))
-            try:
-                fn = make(data)
-                entry["max_abs_err"] = float(np.abs(fn(X).reshape(ref.shape) - ref).max())
-                paths[key] = lambda fn=fn: fn(X)
-            except Exception as e:  # recorded, not hidden (CompiledModel: variable tensors)
-                entry["error"] = f"{type(e).__name__}: {e}"[:400]
-    for peer, info in meta.items():
-        if "error" in info:
-            results[f"{peer} / -"] = {"file": peer, "error": info["error"]}
+    add_peers(files, meta, convert_peers(name, bundle, peers_error, PEERS[bundle.spec.cell]))
+    # CompiledModel cannot load the fused LSTM's variable tensors: the compiled rows record it
+    paths, results = load_files(files, meta, X, ref)
     model, *_ = build_model(bundle, "sequence", ExportConfig())
-    onnx_bytes = model.SerializeToString()
-    fn = ort(onnx_bytes)
-    results["ort_fp32"] = {
-        "file": "edgegru_onnx", "mode": "onnxruntime", "size_bytes": len(onnx_bytes),
-        "max_abs_err": float(np.abs(fn(X) - ref).max()),
-    }  # fmt: skip
-    paths["ort_fp32"] = lambda fn=fn: fn(X)
+    add_ort(paths, results, "ort_fp32", model.SerializeToString(), X, ref)
     warmup = max(30, runs // 10)
     for key, stats in interleaved(paths, runs=runs, warmup=warmup, burst=BURST).items():
         results[key].update(stats)
