@@ -15,7 +15,9 @@ from edgegru.types import CELLS, HEADS
     "--teacher",
     type=click.Path(path_type=Path),
     required=True,
-    help="The teacher's model bundle (any cell).",
+    multiple=True,
+    help="The teacher's model bundle (any cell); repeat for an ensemble (the mean of their "
+    "softened probabilities).",
 )
 @click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True)
 @click.option(
@@ -38,6 +40,14 @@ from edgegru.types import CELLS, HEADS
     default=0.7,
     show_default=True,
     help="Weight of the teacher's term; 1 - alpha goes to the labels.",
+)
+@click.option(
+    "--mixup",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Mix each input with another of the batch (share ~ U(0, mixup), at most 0.5): the "
+    "teacher is asked about inputs between the training windows (function matching).",
 )
 @click.option(
     "--jitter",
@@ -67,6 +77,7 @@ def command(
     lr,
     temperature,
     alpha,
+    mixup,
     jitter,
     seed,
     threads,
@@ -95,14 +106,15 @@ def command(
     from edgegru.train import TrainConfig
     from edgegru.types import ModelSpec
 
-    t = load_bundle(teacher)
-    default = t.provenance.get("dataset")
+    ts = [load_bundle(t) for t in teacher]
+    default = ts[0].provenance.get("dataset")
     ds = resolve_data(dataset, data, test_data, default=default if not data else None)
-    check_teacher(t, ds)
+    for t in ts:
+        check_teacher(t, ds)
     try:
         train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
                                 seed=seed, threads=threads)  # fmt: skip
-        cfg = DistillConfig(temperature=temperature, alpha=alpha, train=train_cfg)
+        cfg = DistillConfig(temperature=temperature, alpha=alpha, mixup=mixup, train=train_cfg)
         spec = ModelSpec(
             cell=cell,
             input_size=ds.num_features,
@@ -114,19 +126,25 @@ def command(
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
-    teacher_row = model_row(t, evaluate(t, ds))
+    teacher_rows = {
+        ("teacher" if len(ts) == 1 else f"teacher {k + 1}"): model_row(t, evaluate(t, ds))
+        for k, t in enumerate(ts)
+    }
     bar, on_epoch = progress(epochs, as_json, "distill")
     with bar:
-        result = distill(t, spec, ds, cfg, out, on_epoch=on_epoch)
+        result = distill(ts, spec, ds, cfg, out, on_epoch=on_epoch)
     student_row = model_row(result.bundle, result.test_metrics)
     summary = {
         "out": str(out),
         "config": cfg.to_json(),
-        "teacher": teacher_row,
+        "teacher": next(iter(teacher_rows.values())),
         "student": student_row,
     }
+    if len(ts) > 1:
+        summary["teachers"] = list(teacher_rows.values())
     if as_json:
         echo_json(summary)
         return
-    click.echo(f"{teacher} -> {out} (distilled on {ds.info.name}, test split)")
-    echo_table({"teacher": teacher_row, "student": student_row})
+    names = " + ".join(str(t) for t in teacher)
+    click.echo(f"{names} -> {out} (distilled on {ds.info.name}, test split)")
+    echo_table({**teacher_rows, "student": student_row})

@@ -54,6 +54,49 @@ def test_regression_distills_with_mse():
     assert float(got) == pytest.approx(0.0, abs=1e-10)
 
 
+def test_an_ensemble_teaches_the_mean_of_its_softened_probabilities(toy):
+    teachers = [random_bundle(ModelSpec("gru", 4, 5, 3), seed=k) for k in range(3)]
+    trainer = _trainer(toy)
+    x = torch.from_numpy(toy.train.X[:8])
+    lengths = torch.full((8,), x.shape[1])
+    y = torch.from_numpy(toy.train.y[:8].astype(np.int64))
+    out = torch.randn(8, 3)
+    T = 2.0
+    ens = Distillation(teachers, T, 1.0)
+    p = torch.stack([F.softmax(m(x, lengths) / T, dim=1) for m in ens.teachers]).mean(0)
+    kl = (p * (p.log() - F.log_softmax(out / T, dim=1))).sum(1).mean() * T * T
+    torch.testing.assert_close(ens.batch_loss(trainer, out, y, (x, lengths)), kl)
+    # one teacher in a list is that teacher
+    one = Distillation(teachers[:1], T, 1.0).batch_loss(trainer, out, y, (x, lengths))
+    torch.testing.assert_close(one, Distillation(teachers[0], T, 1.0).batch_loss(
+        trainer, out, y, (x, lengths)))
+
+
+def test_mixup_mixes_inputs_and_labels_by_one_share(toy):
+    """Function matching with mixup: the student and the teacher see the same mixed inputs, and
+    the labels term mixes both labels by the share each input got."""
+    teacher = random_bundle(ModelSpec("gru", 4, 5, 3))
+    trainer = _trainer(toy)
+    x = torch.from_numpy(toy.train.X[:16])
+    lengths = torch.full((16,), x.shape[1])
+    lengths[0] = 3  # a shorter sequence is never mixed (its padding would enter the other)
+    y = torch.from_numpy(toy.train.y[:16].astype(np.int64))
+    d = Distillation(teacher, alpha=0.0, mixup=0.5)
+    xm = d.mix_batch(trainer, x, lengths)
+    partner, share = d._mix
+    assert float(share.max()) <= 0.5 and float(share.min()) >= 0.0 and share[0] == 0
+    w = share[:, None, None]
+    torch.testing.assert_close(xm, (1 - w) * x + w * x[partner])
+    out = torch.randn(16, 3)
+    hard = d.batch_loss(trainer, out, y, (xm, lengths))
+    want = ((1 - share) * F.cross_entropy(out, y, reduction="none")
+            + share * F.cross_entropy(out, y[partner], reduction="none")).mean()
+    torch.testing.assert_close(hard, want)
+    assert Distillation(teacher).mix_batch(trainer, x, lengths) is x  # off by default
+    with pytest.raises(ValueError, match="mixup"):
+        DistillConfig(mixup=0.7)
+
+
 def test_bad_teachers_are_refused(toy):
     with pytest.raises(BadInput, match="teacher takes 5 input features, the data has 4"):
         check_teacher(random_bundle(ModelSpec("gru", 5, 4, 3)), toy)

@@ -21,6 +21,7 @@ import pytest
 from edgegru.bundle import save_bundle
 from edgegru.export import ExportConfig, export
 from edgegru.export.tflite import runtime
+from edgegru.export.tflite.builder import schema
 from edgegru.export.tflite.graph import build_sequence, build_step
 from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
 from edgegru.export.tflite.lowerings import load_int8
@@ -149,6 +150,29 @@ def test_int8_loop_file_is_quantized_weights_plus_8kb(hidden, layers):
     scales = 2 * 4 * sum(channels.values())  # weight and bias scales
     zero_points = 8 * sum({c for n, c in channels.items() if "head" in n} | {hidden, 2 * hidden})
     assert len(data) <= int8_bytes(bundle) + scales + zero_points + 8192 * layers
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_int8_bytes_is_what_the_full_integer_file_stores(watch_small, layers):  # noqa: F811
+    """ModelSpec.int8_bytes (edgegru info, compress sizes, reports) counts what the file holds:
+    every FULLY_CONNECTED's int8 weights and int32 bias, b_hr and b_hz included (the lowering
+    keeps them in the recurrent FULLY_CONNECTED, it does not fold them into the input bias), so
+    a 1-layer GRU on watch (6 in, 7 out) fits 4,000 B up to H = 29 (3,972 B), not H = 30."""
+    s = schema()
+    bundle = _quantized(watch_small, layers, "last")
+    model = read_model(build_step_int8(bundle, {}, "s").data)
+    sg = model.subgraphs[0]
+    fc = next(i for i, c in enumerate(model.operatorCodes)
+              if max(c.builtinCode, c.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED)
+    seen: dict[int, int] = {}  # tensor -> bytes, each constant once
+    for op in sg.operators:
+        if op.opcodeIndex == fc:
+            for t in op.inputs[1:]:
+                tensor = sg.tensors[t]
+                assert tensor.type == (s.TensorType.INT8 if len(tensor.shape) == 2
+                                       else s.TensorType.INT32)  # fmt: skip
+                seen[t] = len(model.buffers[tensor.buffer].data)
+    assert sum(seen.values()) == bundle.spec.int8_bytes()
 
 
 def test_every_int8_lowering_is_tested():
