@@ -25,7 +25,7 @@ from edgegru.types import CELLS, HEADS
 )
 @click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--head", type=click.Choice(HEADS), default="last", show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=80, show_default=True)
 @click.option("--lr", type=float, default=5e-3, show_default=True)
 @click.option(
     "--temperature",
@@ -37,17 +37,31 @@ from edgegru.types import CELLS, HEADS
 @click.option(
     "--alpha",
     type=float,
-    default=0.7,
+    default=1.0,
     show_default=True,
     help="Weight of the teacher's term; 1 - alpha goes to the labels.",
 )
 @click.option(
     "--mixup",
     type=float,
-    default=0.0,
+    default=0.5,
     show_default=True,
     help="Mix each input with another of the batch (share ~ U(0, mixup), at most 0.5): the "
     "teacher is asked about inputs between the training windows (function matching).",
+)
+@click.option(
+    "--prune-from",
+    type=click.IntRange(2),
+    default=None,
+    help="Distill into this many hidden units first, then remove units down to --hidden "
+    "(structured pruning) and fine-tune with the same teacher: the 4 KB recipe on watch.",
+)
+@click.option(
+    "--prune-epochs",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Fine-tuning epochs after --prune-from's pruning.",
 )
 @click.option(
     "--jitter",
@@ -78,6 +92,8 @@ def command(
     temperature,
     alpha,
     mixup,
+    prune_from,
+    prune_epochs,
     jitter,
     seed,
     threads,
@@ -97,6 +113,7 @@ def command(
     Examples:
       edgegru distill --teacher runs/gru128 --cell gru --hidden 16 -o runs/gru16-distilled
       edgegru distill --teacher runs/lstm64 --cell gru --hidden 24 --alpha 0.9 --json -o runs/s
+      edgegru distill --teacher runs/gru128 --hidden 29 --prune-from 32 -o runs/gru29  # <= 4 KB
     """
     from edgegru.bundle import load_bundle
     from edgegru.cli._compress import echo_table, model_row, progress
@@ -114,7 +131,10 @@ def command(
     try:
         train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
                                 seed=seed, threads=threads)  # fmt: skip
-        cfg = DistillConfig(temperature=temperature, alpha=alpha, mixup=mixup, train=train_cfg)
+        cfg = DistillConfig(
+            temperature=temperature, alpha=alpha, mixup=mixup, prune_from=prune_from,
+            prune_epochs=prune_epochs, train=train_cfg,
+        )  # fmt: skip
         spec = ModelSpec(
             cell=cell,
             input_size=ds.num_features,
@@ -130,7 +150,10 @@ def command(
         ("teacher" if len(ts) == 1 else f"teacher {k + 1}"): model_row(t, evaluate(t, ds))
         for k, t in enumerate(ts)
     }
-    bar, on_epoch = progress(epochs, as_json, "distill")
+    if prune_from is not None and prune_from <= hidden:
+        raise BadInput(f"--prune-from ({prune_from}) must be larger than --hidden ({hidden})")
+    total = epochs + (prune_epochs if prune_from is not None else 0)
+    bar, on_epoch = progress(total, as_json, "distill")
     with bar:
         result = distill(ts, spec, ds, cfg, out, on_epoch=on_epoch)
     student_row = model_row(result.bundle, result.test_metrics)

@@ -90,6 +90,13 @@ def test_prune_with_another_teacher_and_distill_from_an_ensemble(cli, model, tmp
     assert "teacher 2" in proc.stdout
     prov = load_bundle(tmp_path / "d").provenance["distilled_from"]
     assert [t["hidden_size"] for t in prov["ensemble"]] == [12, 16] and prov["mixup"] == 0.3
+    proc = cli("distill", "--teacher", str(model), "--hidden", "3", "--prune-from", "5",
+               "--epochs", "1", "--prune-epochs", "1", "-o", str(tmp_path / "d3"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["student"]["hidden_size"] == 3
+    proc = cli("distill", "--teacher", str(model), "--hidden", "5", "--prune-from", "5",
+               "-o", str(tmp_path / "x"))  # fmt: skip
+    assert_one_line_error(proc, "--prune-from (5) must be larger than --hidden (5)")
 
 
 BAD = [
