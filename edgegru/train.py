@@ -168,6 +168,13 @@ class Objective:
         the model just saw; ``y`` the labels of the batch."""
         return trainer.loss(out, y)
 
+    def mix_batch(
+        self, trainer: _Trainer, x: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """The inputs the model sees, after ``trainer.augment``: an objective may change them
+        (distillation's mixup, so teacher and student see the same new inputs). Default: as is."""
+        return x
+
     def before_epoch(self, trainer: _Trainer) -> None:
         """Called before every epoch (``trainer.epoch`` is the 0-based epoch about to run)."""
 
@@ -258,7 +265,7 @@ class _Trainer:
         self.objective.before_epoch(self)
         for i in range(0, len(X), self.cfg.batch_size):
             b = order[i : i + self.cfg.batch_size]
-            xb = self.augment(X[b])
+            xb = self.objective.mix_batch(self, self.augment(X[b]), lengths[b])
             out = self.model(xb, lengths[b])
             loss = self.objective.batch_loss(self, out, y[b], (xb, lengths[b]))
             self.opt.zero_grad(set_to_none=True)

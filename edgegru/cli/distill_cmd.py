@@ -15,7 +15,9 @@ from edgegru.types import CELLS, HEADS
     "--teacher",
     type=click.Path(path_type=Path),
     required=True,
-    help="The teacher's model bundle (any cell).",
+    multiple=True,
+    help="The teacher's model bundle (any cell); repeat for an ensemble (the mean of their "
+    "softened probabilities).",
 )
 @click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True)
 @click.option(
@@ -23,7 +25,7 @@ from edgegru.types import CELLS, HEADS
 )
 @click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--head", type=click.Choice(HEADS), default="last", show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=80, show_default=True)
 @click.option("--lr", type=float, default=5e-3, show_default=True)
 @click.option(
     "--temperature",
@@ -35,9 +37,31 @@ from edgegru.types import CELLS, HEADS
 @click.option(
     "--alpha",
     type=float,
-    default=0.7,
+    default=1.0,
     show_default=True,
     help="Weight of the teacher's term; 1 - alpha goes to the labels.",
+)
+@click.option(
+    "--mixup",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Mix each input with another of the batch (share ~ U(0, mixup), at most 0.5): the "
+    "teacher is asked about inputs between the training windows (function matching).",
+)
+@click.option(
+    "--prune-from",
+    type=click.IntRange(2),
+    default=None,
+    help="Distill into this many hidden units first, then remove units down to --hidden "
+    "(structured pruning) and fine-tune with the same teacher: the 4 KB recipe on watch.",
+)
+@click.option(
+    "--prune-epochs",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Fine-tuning epochs after --prune-from's pruning.",
 )
 @click.option(
     "--jitter",
@@ -67,6 +91,9 @@ def command(
     lr,
     temperature,
     alpha,
+    mixup,
+    prune_from,
+    prune_epochs,
     jitter,
     seed,
     threads,
@@ -86,6 +113,7 @@ def command(
     Examples:
       edgegru distill --teacher runs/gru128 --cell gru --hidden 16 -o runs/gru16-distilled
       edgegru distill --teacher runs/lstm64 --cell gru --hidden 24 --alpha 0.9 --json -o runs/s
+      edgegru distill --teacher runs/gru128 --hidden 29 --prune-from 32 -o runs/gru29  # <= 4 KB
     """
     from edgegru.bundle import load_bundle
     from edgegru.cli._compress import echo_table, model_row, progress
@@ -95,14 +123,18 @@ def command(
     from edgegru.train import TrainConfig
     from edgegru.types import ModelSpec
 
-    t = load_bundle(teacher)
-    default = t.provenance.get("dataset")
+    ts = [load_bundle(t) for t in teacher]
+    default = ts[0].provenance.get("dataset")
     ds = resolve_data(dataset, data, test_data, default=default if not data else None)
-    check_teacher(t, ds)
+    for t in ts:
+        check_teacher(t, ds)
     try:
         train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
                                 seed=seed, threads=threads)  # fmt: skip
-        cfg = DistillConfig(temperature=temperature, alpha=alpha, train=train_cfg)
+        cfg = DistillConfig(
+            temperature=temperature, alpha=alpha, mixup=mixup, prune_from=prune_from,
+            prune_epochs=prune_epochs, train=train_cfg,
+        )  # fmt: skip
         spec = ModelSpec(
             cell=cell,
             input_size=ds.num_features,
@@ -114,19 +146,28 @@ def command(
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
-    teacher_row = model_row(t, evaluate(t, ds))
-    bar, on_epoch = progress(epochs, as_json, "distill")
+    teacher_rows = {
+        ("teacher" if len(ts) == 1 else f"teacher {k + 1}"): model_row(t, evaluate(t, ds))
+        for k, t in enumerate(ts)
+    }
+    if prune_from is not None and prune_from <= hidden:
+        raise BadInput(f"--prune-from ({prune_from}) must be larger than --hidden ({hidden})")
+    total = epochs + (prune_epochs if prune_from is not None else 0)
+    bar, on_epoch = progress(total, as_json, "distill")
     with bar:
-        result = distill(t, spec, ds, cfg, out, on_epoch=on_epoch)
+        result = distill(ts, spec, ds, cfg, out, on_epoch=on_epoch)
     student_row = model_row(result.bundle, result.test_metrics)
     summary = {
         "out": str(out),
         "config": cfg.to_json(),
-        "teacher": teacher_row,
+        "teacher": next(iter(teacher_rows.values())),
         "student": student_row,
     }
+    if len(ts) > 1:
+        summary["teachers"] = list(teacher_rows.values())
     if as_json:
         echo_json(summary)
         return
-    click.echo(f"{teacher} -> {out} (distilled on {ds.info.name}, test split)")
-    echo_table({"teacher": teacher_row, "student": student_row})
+    names = " + ".join(str(t) for t in teacher)
+    click.echo(f"{names} -> {out} (distilled on {ds.info.name}, test split)")
+    echo_table({**teacher_rows, "student": student_row})

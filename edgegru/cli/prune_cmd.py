@@ -49,7 +49,28 @@ from edgegru.cli._common import data_options, echo_json, resolve_data
     "--distill/--no-distill",
     default=True,
     show_default=True,
-    help="Fine-tune with the unpruned model as teacher as well as on the labels.",
+    help="Fine-tune with a teacher (the unpruned model, or --teacher) as well as the labels.",
+)
+@click.option(
+    "--teacher",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Fine-tune with this teacher bundle instead of the unpruned model (e.g. the big model "
+    "a small one was distilled from); repeat for an ensemble.",
+)
+@click.option(
+    "--temperature", type=float, default=4.0, show_default=True, help="Distillation temperature."
+)
+@click.option(
+    "--alpha", type=float, default=0.7, show_default=True, help="Weight of the teacher's term."
+)
+@click.option(
+    "--mixup",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fine-tune on inputs mixed with another of the batch (share ~ U(0, mixup)), labelled "
+    "by the teacher too (see `edgegru distill --help`).",
 )
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Fine-tuning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -72,6 +93,10 @@ def command(
     importance,
     scope,
     distill,
+    teacher,
+    temperature,
+    alpha,
+    mixup,
     lr,
     seed,
     dataset,
@@ -92,6 +117,7 @@ def command(
       edgegru prune runs/gru128 --hidden 24 -o runs/gru24-pruned
       edgegru prune runs/gru128 --params 4000 --finetune-epochs 10 -o runs/small
       edgegru prune runs/gru32 --sparsity 0.7 --json -o runs/gru32-sparse
+      edgegru prune runs/gru32-distilled --hidden 29 --teacher runs/gru128 -o runs/gru29
     """
     import dataclasses
 
@@ -99,6 +125,7 @@ def command(
     from edgegru.cli._compress import echo_table, model_row, progress
     from edgegru.compress import (
         Distillation,
+        DistillConfig,
         StructuredPruneConfig,
         UnstructuredPruneConfig,
         check_teacher,
@@ -106,6 +133,7 @@ def command(
         prune_,
         sparsity_report,
     )
+    from edgegru.compress.distill import teacher_provenance
     from edgegru.compress.structured import schedule, target_hidden
     from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
@@ -121,23 +149,32 @@ def command(
         if finetune_epochs is not None:
             cfg = dataclasses.replace(cfg, finetune_epochs=finetune_epochs)
         train_cfg = dataclasses.replace(default_finetune_config(seed), lr=lr)
+        kd = DistillConfig(temperature=temperature, alpha=alpha, mixup=mixup, train=train_cfg)
     except ValueError as e:
         raise BadInput(str(e)) from None
+    if teacher and not distill:
+        raise BadInput("--teacher teaches the fine-tuning: drop --no-distill")
     bundle = load_bundle(model)
+    teachers = [load_bundle(t) for t in teacher] or [bundle]
     rounds = 1
     if isinstance(cfg, StructuredPruneConfig):
         target = target_hidden(bundle.spec, cfg)  # a too-large --hidden fails before any work
         rounds = len(schedule(bundle.spec.hidden_size, target, cfg.steps))
     default = bundle.provenance.get("dataset")
     ds = resolve_data(dataset, data, test_data, default=default if not data else None)
-    check_teacher(bundle, ds)  # the same checks: the model must fit the data
+    for t in (bundle, *teachers):
+        check_teacher(t, ds)  # the same checks: the model (and each teacher) must fit the data
     before = model_row(bundle, evaluate(bundle, ds))
     if isinstance(cfg, UnstructuredPruneConfig):
         before.update(_sparse(sparsity_report(bundle)))
-    objective = Distillation(bundle) if distill else None
+    objective = Distillation.from_config(teachers, kd) if distill else None
+    # before prune_: it rewrites `bundle` (the default teacher) in place
+    teacher_info = teacher_provenance(teachers, kd) if objective and cfg.finetune_epochs else None
     bar, on_epoch = progress(rounds * cfg.finetune_epochs, as_json, "prune")
     with bar:
         prune_(bundle, cfg, ds, train=train_cfg, objective=objective, on_epoch=on_epoch)
+    if teacher_info is not None:
+        bundle.provenance["compression"][-1]["teacher"] = teacher_info
     metrics = evaluate(bundle, ds)
     bundle.provenance["test_metrics"] = {
         k: v for k, v in metrics.items() if not isinstance(v, (list, dict))

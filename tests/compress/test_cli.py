@@ -77,6 +77,28 @@ def test_distill_prints_teacher_and_student(cli, model, tmp_path):
     assert load_bundle(tmp_path / "d2").provenance["distilled_from"]["hidden_size"] == 12
 
 
+def test_prune_with_another_teacher_and_distill_from_an_ensemble(cli, model, tmp_path):
+    other = _saved(tmp_path / "gru16", ModelSpec("gru", 6, 16, 4))
+    proc = cli("prune", str(model), "--hidden", "5", "--steps", "1", "--finetune-epochs", "1",
+               "--teacher", str(other), "--mixup", "0.5", "-o", str(tmp_path / "p"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    step = load_bundle(tmp_path / "p").provenance["compression"][-1]
+    assert step["teacher"]["hidden_size"] == 16 and step["teacher"]["mixup"] == 0.5
+    proc = cli("distill", "--teacher", str(model), "--teacher", str(other), "--hidden", "3",
+               "--epochs", "1", "--mixup", "0.3", "-o", str(tmp_path / "d"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "teacher 2" in proc.stdout
+    prov = load_bundle(tmp_path / "d").provenance["distilled_from"]
+    assert [t["hidden_size"] for t in prov["ensemble"]] == [12, 16] and prov["mixup"] == 0.3
+    proc = cli("distill", "--teacher", str(model), "--hidden", "3", "--prune-from", "5",
+               "--epochs", "1", "--prune-epochs", "1", "-o", str(tmp_path / "d3"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["student"]["hidden_size"] == 3
+    proc = cli("distill", "--teacher", str(model), "--hidden", "5", "--prune-from", "5",
+               "-o", str(tmp_path / "x"))  # fmt: skip
+    assert_one_line_error(proc, "--prune-from (5) must be larger than --hidden (5)")
+
+
 BAD = [
     (["--sparsity", "1.5"], "sparsity must be in [0, 1)"),
     (["--hidden", "13"], "larger than the model's 12"),
@@ -85,6 +107,8 @@ BAD = [
     ([], "exactly one of"),
     (["--hidden", "4", "--importance", "random"], "unknown importance"),
     (["--hidden", "4", "--dataset", "japanesevowels"], "the data has 12"),
+    (["--hidden", "4", "--mixup", "0.9"], "mixup must be in [0, 0.5]"),
+    (["--hidden", "4", "--teacher", ".", "--no-distill"], "drop --no-distill"),
 ]
 
 

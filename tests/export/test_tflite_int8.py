@@ -21,6 +21,7 @@ import pytest
 from edgegru.bundle import save_bundle
 from edgegru.export import ExportConfig, export
 from edgegru.export.tflite import runtime
+from edgegru.export.tflite.builder import schema
 from edgegru.export.tflite.graph import build_sequence, build_step
 from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
 from edgegru.export.tflite.lowerings import load_int8
@@ -166,6 +167,29 @@ def test_per_channel_weights_and_one_bias_scale_are_bit_exact(watch_small):  # n
     sg = read_model(built.data).subgraphs[0]
     W, bias = (t for t in sg.tensors if t.name in (b"l0/x_rz/W", b"l0/x_rz/b"))
     assert len(W.quantization.scale) == 32 and len(bias.quantization.scale) == 1
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_int8_bytes_is_what_the_full_integer_file_stores(watch_small, layers):  # noqa: F811
+    """ModelSpec.int8_bytes (edgegru info, compress sizes, reports) counts what the file holds:
+    every FULLY_CONNECTED's int8 weights and int32 bias, b_hr and b_hz included (the lowering
+    keeps them in the recurrent FULLY_CONNECTED, it does not fold them into the input bias), so
+    a 1-layer GRU on watch (6 in, 7 out) fits 4,000 B up to H = 29 (3,972 B), not H = 30."""
+    s = schema()
+    bundle = _quantized(watch_small, layers, "last")
+    model = read_model(build_step_int8(bundle, {}, "s").data)
+    sg = model.subgraphs[0]
+    fc = next(i for i, c in enumerate(model.operatorCodes)
+              if max(c.builtinCode, c.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED)
+    seen: dict[int, int] = {}  # tensor -> bytes, each constant once
+    for op in sg.operators:
+        if op.opcodeIndex == fc:
+            for t in op.inputs[1:]:
+                tensor = sg.tensors[t]
+                assert tensor.type == (s.TensorType.INT8 if len(tensor.shape) == 2
+                                       else s.TensorType.INT32)  # fmt: skip
+                seen[t] = len(model.buffers[tensor.buffer].data)
+    assert sum(seen.values()) == bundle.spec.int8_bytes()
 
 
 def test_every_int8_lowering_is_tested():
