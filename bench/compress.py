@@ -38,7 +38,7 @@ HIDDEN = (29, 16, 48, 8)  # the 4 KB budget (b) first
 METHODS = ("labels", "distill-prune")
 TEACHER_H = 128
 PRUNE_FROM = 1.1  # the recipe's distilled width, x H (29 -> 32)
-# (b): at most 4,000 bytes of int8 parameters (int8 weights, int32 biases: ModelSpec.int8_bytes)
+# (b): at most 4,000 bytes of int8 parameters (as the int8 file stores them: ModelSpec.int8_bytes)
 BUDGET_B_BYTES, BUDGET_B_ACC = 4000, 0.845
 PLOT = Path(__file__).resolve().parent.parent / "docs" / "compression.png"
 

@@ -29,6 +29,11 @@ GATES: dict[str, tuple[str, ...]] = {
 }
 
 
+# int16 logits (a 16x8 head) by default for full-integer GRU models: int8 logits tie windows
+# whose float top-2 margin is under one int8 step (basicmotions; quantize/config.py head_bits).
+DEFAULT_LOGITS_BITS = 16
+
+
 @dataclass(frozen=True)
 class Normalization:
     """Per-feature input normalization x_n = (x - mean) / std, fitted on the training split."""
@@ -116,14 +121,21 @@ class ModelSpec:
     def num_parameters(self) -> int:
         return sum(math.prod(s) for s in self.weight_shapes().values())
 
-    def int8_bytes(self) -> int:
-        """Parameter bytes in the int8 scheme (DESIGN.md 4): weight matrices 1 byte per value,
-        biases int32 (4), peepholes int16 (2; TFLite's integer LSTM keeps them so). Scales and
-        graph overhead come on top, per exporter."""
+    def int8_bytes(self, logits_bits: int | None = None) -> int:
+        """Parameter bytes in the int8 scheme (DESIGN.md 4), as the full-integer file stores
+        them: weight matrices 1 byte per value, biases int32 (4), peepholes int16 (2; TFLite's
+        integer LSTM keeps them so), and the head's bias int64 (8) when the logits are int16 (a
+        16x8 FULLY_CONNECTED takes an int64 bias). ``logits_bits``: the GRU's default is 16
+        (QuantizeConfig.head_bits), the LSTM's integer graph has int8 logits. Scales and graph
+        overhead come on top, per exporter."""
+        if logits_bits is None:
+            logits_bits = DEFAULT_LOGITS_BITS if self.cell == "gru" else 8
 
         def width(name: str) -> int:
             if "peep" in name:
                 return 2
+            if name == "head.bias" and logits_bits == 16:
+                return 8
             return 1 if "weight" in name else 4
 
         return sum(width(n) * math.prod(s) for n, s in self.weight_shapes().items())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgegru.quantize.weights import GRANULARITIES
-from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
+from edgegru.types import CALIBRATION_METHODS, DEFAULT_LOGITS_BITS, QUANT_SCHEMES
 
 # Measured on `watch` (GRU-32 trained with the defaults, float accuracy 0.8504; 512 calibration
 # windows; NumPy int8 reference on the 1,484 test windows): minmax 0.8403 / SQNR 17.2 dB / same
@@ -33,7 +33,7 @@ class QuantizeConfig:
     # Measured on basicmotions GRU-32 (float 0.625): int8 logits 0.575 (two windows whose float
     # top-2 margin, 0.011-0.014, is under one int8 logit step, 0.020, tie and flip), int16
     # 0.625; the same int8 state with float logits: 0.625 (README, int8).
-    head_bits: int = 16
+    head_bits: int = DEFAULT_LOGITS_BITS
     # QAT: fine-tuning with the training loop of edgegru.train (Adam, cosine schedule)
     qat_epochs: int = 5
     qat_lr: float = 5e-4

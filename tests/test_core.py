@@ -93,9 +93,10 @@ def test_atomic_write_respects_umask(tmp_path):
 
 
 def test_int8_bytes_counts_int8_weights_and_int32_biases():
+    """int8 weights, int32 biases; the GRU's default int16 logits take an int64 head bias."""
     spec = ModelSpec(cell="gru", input_size=6, hidden_size=32, num_outputs=7)
     matrices = 96 * 6 + 96 * 32 + 7 * 32
-    biases = 96 + 96 + 7
-    assert spec.int8_bytes() == matrices + 4 * biases
+    assert spec.int8_bytes(logits_bits=8) == matrices + 4 * (96 + 96 + 7)
+    assert spec.int8_bytes() == matrices + 4 * (96 + 96) + 8 * 7
     peep = ModelSpec(cell="peephole", input_size=2, hidden_size=3, num_outputs=2, bias=False)
     assert peep.int8_bytes() == 12 * 2 + 12 * 3 + 2 * 3 + 2 * 3 * 3 + 4 * 2

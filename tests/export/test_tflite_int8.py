@@ -173,21 +173,28 @@ def test_per_channel_weights_and_one_bias_scale_are_bit_exact(watch_small):  # n
 def test_int8_bytes_is_what_the_full_integer_file_stores(watch_small, layers):  # noqa: F811
     """ModelSpec.int8_bytes (edgegru info, compress sizes, reports) counts what the file holds:
     every FULLY_CONNECTED's int8 weights and int32 bias, b_hr and b_hz included (the lowering
-    keeps them in the recurrent FULLY_CONNECTED, it does not fold them into the input bias), so
-    a 1-layer GRU on watch (6 in, 7 out) fits 4,000 B up to H = 29 (3,972 B), not H = 30."""
+    keeps them in the recurrent FULLY_CONNECTED, it does not fold them into the input bias), and
+    the int16-logit head's int64 bias, so a 1-layer GRU on watch (6 in, 7 out) fits 4,000 B up
+    to H = 29 (4,000 B), not H = 30."""
     s = schema()
     bundle = _quantized(watch_small, layers, "last")
     model = read_model(build_step_int8(bundle, {}, "s").data)
     sg = model.subgraphs[0]
-    fc = next(i for i, c in enumerate(model.operatorCodes)
-              if max(c.builtinCode, c.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED)
+    fc = next(
+        i
+        for i, c in enumerate(model.operatorCodes)
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED
+    )
+    heads = {i for i, t in enumerate(sg.tensors) if t.type == s.TensorType.INT16}  # 16x8 head
+    assert bundle.quant.activations["head.y"].bits == 16 and heads
     seen: dict[int, int] = {}  # tensor -> bytes, each constant once
     for op in sg.operators:
         if op.opcodeIndex == fc:
             for t in op.inputs[1:]:
                 tensor = sg.tensors[t]
-                assert tensor.type == (s.TensorType.INT8 if len(tensor.shape) == 2
-                                       else s.TensorType.INT32)  # fmt: skip
+                wide = s.TensorType.INT64 if t == op.inputs[2] and op.outputs[0] in heads else (
+                    s.TensorType.INT32)  # fmt: skip
+                assert tensor.type == (s.TensorType.INT8 if len(tensor.shape) == 2 else wide)
                 seen[t] = len(model.buffers[tensor.buffer].data)
     assert sum(seen.values()) == bundle.spec.int8_bytes()
 
