@@ -80,8 +80,12 @@ class CompressSection:
     # "compressed" (the H above).
     deploy: str = "trained"
     finetune_epochs: int = 8  # prune: fine-tuning after pruning
-    epochs: int = 40  # distill: the student's training epochs
+    epochs: int = 80  # distill: the student's training epochs (function matching: 80)
     cell: str | None = None  # distill: the student's cell (default: the teacher's)
+    # distill: teach a student round(widen * H) wide, then prune it to H and fine-tune with the
+    # teacher (DistillConfig.prune_from); 1.1 is the recipe measured on watch (README,
+    # Compression); 1.0 distils straight to H
+    widen: float = 1.1
 
     def __post_init__(self) -> None:
         if self.deploy not in ("trained", "compressed"):
@@ -90,6 +94,8 @@ class CompressSection:
             raise ValueError("method must be 'prune' or 'distill'")
         if self.hidden < 1 or any(h < 1 for h in self.curve):
             raise ValueError("hidden sizes must be >= 1")
+        if not (isinstance(self.widen, (int, float)) and 1.0 <= self.widen <= 4.0):
+            raise ValueError("widen must be in [1, 4]")
         if self.cell is not None and self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}")
 

@@ -85,7 +85,6 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.compress import DistillConfig, StructuredPruneConfig, distill, model_sizes, prune_
     from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
-    from edgegru.train import TrainConfig
 
     c = ctx.config.compress
     teacher = load_bundle(ctx.results["train"].folder)
@@ -105,7 +104,13 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             return bundle
         student = dataclasses.replace(teacher.spec, hidden_size=h, cell=c.cell or teacher.spec.cell,
                                       normalization=None)  # fmt: skip
-        cfg = DistillConfig(train=TrainConfig(epochs=c.epochs, seed=ctx.config.train.seed))
+        wide = round(c.widen * h)
+        cfg = DistillConfig(
+            prune_from=wide if wide > h else None,
+            train=dataclasses.replace(
+                DistillConfig().train, epochs=c.epochs, seed=ctx.config.train.seed
+            ),
+        )
         return distill(teacher, student, ds, cfg, out).bundle
 
     curve = [{"hidden": teacher.spec.hidden_size, "model": "trained",
