@@ -59,10 +59,13 @@ def workload(hidden: int, layers: int) -> Bundle:
 
 
 # -- runners ---------------------------------------------------------------------------------
-def interpreter(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
+def interpreter(data: bytes, builtin: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """The plain Interpreter (default XNNPACK delegate), or with ``builtin`` its own kernels
+    only (BUILTIN_WITHOUT_DEFAULT_DELEGATES)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    it = Interpreter(model_content=data, num_threads=1)
+    kind = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin else OpResolverType.AUTO
+    it = Interpreter(model_content=data, num_threads=1, experimental_op_resolver_type=kind)
     it.allocate_tensors()
     i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
 

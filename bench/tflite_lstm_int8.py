@@ -47,21 +47,7 @@ def quantized(cell: str, hidden: int, layers: int) -> Bundle:
 
 
 def _builtin(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(
-        model_content=data, num_threads=1,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )  # fmt: skip
-    it.allocate_tensors()
-    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-
-    def run(x: np.ndarray) -> np.ndarray:
-        it.set_tensor(i, x)
-        it.invoke()
-        return it.get_tensor(o)
-
-    return run
+    return interpreter(data, builtin=True)
 
 
 def run_workload(bundle: Bundle, runs: int) -> dict[str, Any]:

@@ -136,25 +136,41 @@ class Int8GruModel:
         self, X: np.ndarray, lengths: np.ndarray | None = None, requant: str = "reference"
     ) -> np.ndarray:
         """Raw X [B, T, F] -> float32 outputs [B, O] (dequantized int8 logits)."""
-        X = np.asarray(X, np.float32)
-        xn = ((X - self.mean) * self.inv_std).astype(np.float32)
-        h = K.quantize(xn, self.q_input.scale, self.q_input.zero_point, requant)
+        h = normalize_quantize(X, self.mean, self.inv_std, self.q_input, requant)
         for layer in self.layers:
             h = layer.run(h, requant)
-        B, T, _ = h.shape
-        n = np.full(B, T) if lengths is None else np.asarray(lengths, np.int64)
         q_h = self.layers[-1].q["h"]
-        if self.head_kind == "last":
-            pooled = h[np.arange(B), n - 1]
-        else:  # float32 running sum of DEQUANTIZE(h_t), in step order, / n, QUANTIZE
-            acc = np.zeros((B, h.shape[2]), np.float32)
-            for t in range(T):
-                d = K.dequantize(h[:, t], q_h.scale, q_h.zero_point)
-                acc = np.where((t < n)[:, None], acc + d, acc).astype(np.float32)
-            mean = (acc / n[:, None].astype(np.float32)).astype(np.float32)
-            pooled = K.quantize(mean, self.q_pool.scale, self.q_pool.zero_point, requant)
-        y_q = self.head(pooled, requant)
-        return K.dequantize(y_q, self.head.q_out.scale, self.head.q_out.zero_point)
+        return pool_and_head(h, lengths, self.head_kind, q_h, self.q_pool, self.head, requant)
+
+
+def normalize_quantize(
+    X: np.ndarray, mean: np.ndarray, inv_std: np.ndarray, q_input: ActQuant, requant: str
+) -> np.ndarray:
+    """Raw X -> (X - mean) * (1 / std) in float32 -> QUANTIZE at the input point (the graph's
+    first ops, graph_int8._normalize_quantize)."""
+    xn = ((np.asarray(X, np.float32) - mean) * inv_std).astype(np.float32)
+    return K.quantize(xn, q_input.scale, q_input.zero_point, requant)
+
+
+def pool_and_head(
+    h: np.ndarray, lengths: np.ndarray | None, head_kind: str, q_h: ActQuant, q_pool: ActQuant,
+    head: Int8Fc, requant: str,
+) -> np.ndarray:  # fmt: skip
+    """Top layer's int8 h [B, T, H] -> float32 outputs [B, O]: the last valid step, or the mean
+    (a float32 running sum of DEQUANTIZE(h_t) in step order, / n, QUANTIZE), then the head."""
+    B, T, _ = h.shape
+    n = np.full(B, T) if lengths is None else np.asarray(lengths, np.int64)
+    if head_kind == "last":
+        pooled = h[np.arange(B), n - 1]
+    else:
+        acc = np.zeros((B, h.shape[2]), np.float32)
+        for t in range(T):
+            d = K.dequantize(h[:, t], q_h.scale, q_h.zero_point)
+            acc = np.where((t < n)[:, None], acc + d, acc).astype(np.float32)
+        mean = (acc / n[:, None].astype(np.float32)).astype(np.float32)
+        pooled = K.quantize(mean, q_pool.scale, q_pool.zero_point, requant)
+    y_q = head(pooled, requant)
+    return K.dequantize(y_q, head.q_out.scale, head.q_out.zero_point)
 
 
 def build_reference(bundle: Bundle) -> Int8GruModel:

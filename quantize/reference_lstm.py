@@ -164,28 +164,13 @@ class Int8LstmModel:
         self, X: np.ndarray, lengths: np.ndarray | None = None, requant: str = "reference"
     ) -> np.ndarray:
         """Raw X [B, T, F] -> float32 outputs [B, O]."""
-        X = np.asarray(X, np.float32)
-        xn = ((X - self.mean) * self.inv_std).astype(np.float32)
-        h = K.quantize(xn, self.q_input.scale, self.q_input.zero_point, requant)
+        from edgegru.quantize.reference import normalize_quantize, pool_and_head
+
+        h = normalize_quantize(X, self.mean, self.inv_std, self.q_input, requant)
         for layer in self.layers:
             h = layer.run(h)
-        return self.pool_and_head(h, lengths, requant)
-
-    def pool_and_head(self, h: np.ndarray, lengths: np.ndarray | None, requant: str) -> np.ndarray:
-        B, T, _ = h.shape
-        n = np.full(B, T) if lengths is None else np.asarray(lengths, np.int64)
         q_h = self.layers[-1].q_h
-        if self.head_kind == "last":
-            pooled = h[np.arange(B), n - 1]
-        else:  # DEQUANTIZE, float32 sum over time in step order, / n, QUANTIZE
-            acc = np.zeros((B, h.shape[2]), np.float32)
-            for t in range(T):
-                d = K.dequantize(h[:, t], q_h.scale, q_h.zero_point)
-                acc = np.where((t < n)[:, None], acc + d, acc).astype(np.float32)
-            mean = (acc / n[:, None].astype(np.float32)).astype(np.float32)
-            pooled = K.quantize(mean, self.q_pool.scale, self.q_pool.zero_point, requant)
-        y_q = self.head(pooled, requant)  # type: ignore[operator]
-        return K.dequantize(y_q, self.head.q_out.scale, self.head.q_out.zero_point)  # type: ignore[attr-defined]
+        return pool_and_head(h, lengths, self.head_kind, q_h, self.q_pool, self.head, requant)
 
 
 def build_lstm_reference(bundle: Bundle) -> Int8LstmModel:
