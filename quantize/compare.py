@@ -2,7 +2,9 @@
 
 - dynamic: the float model with the int8 weights dequantized (what a weight-only runtime
   computes, up to its own input quantization in hybrid kernels);
-- static / qat: the NumPy int8 reference (``reference.predict_int8``).
+- static / qat: the NumPy int8 reference (``reference.predict_int8``) in the arithmetic of
+  LiteRT's default delegate, XNNPACK (``requant="xnnpack"``): what the runner and a device's
+  default Interpreter compute (the builtin kernels round a few ties otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from edgegru.metrics import compute_metrics
 from edgegru.types import Bundle, SequenceData
 
 
-def predict_quantized(bundle: Bundle, data: SequenceData, requant: str = "reference") -> np.ndarray:
+def predict_quantized(bundle: Bundle, data: SequenceData, requant: str = "xnnpack") -> np.ndarray:
     if bundle.quant is None:
         raise ValueError("the bundle is not quantized")
     if bundle.quant.is_static:
