@@ -47,10 +47,13 @@ class Int8Built:
     int8_ref: np.ndarray
 
 
-@pytest.fixture(scope="module")
-def int8_built(tmp_path_factory) -> Int8Built:
-    folder = tmp_path_factory.mktemp("int8")
-    b = A.bundle()
+# The peephole LSTM's int8 files: TFLite's integer 8x8_16 LSTM kernel (static) and the hybrid
+# fused LSTM (dynamic); ONNX int8 LSTM is covered by tests/export.
+LSTM_KINDS = [k for k in KINDS if k[0] == "tflite"]
+
+
+def _build(folder: Path, cell: str, kinds: list[tuple[str, str, str]]) -> Int8Built:
+    b = A.bundle(cell)
     X, _ = A.data(b, n=64, T=6, seed=3)
     y = np.zeros(len(X), np.int64)
     part = SequenceData(X, y)
@@ -61,7 +64,7 @@ def int8_built(tmp_path_factory) -> Int8Built:
     for scheme, precision in (("static", "int8-static"), ("dynamic", "int8-dynamic")):
         q = quantize_(copy.deepcopy(b), QuantizeConfig(scheme=scheme, calib=64), ds)
         quantized[precision] = q
-        for fmt, form, prec in KINDS:
+        for fmt, form, prec in kinds:
             if prec == precision:
                 files[(fmt, form, prec)] = A.make(q, fmt, form, folder / scheme, precision=prec)
     X = X[:12]
@@ -69,6 +72,16 @@ def int8_built(tmp_path_factory) -> Int8Built:
     float_ref = reference_forward(b.spec, b.weights, X)
     int8_ref = predict_quantized(quantized["int8-static"], SequenceData(X, y[:12]), "xnnpack")
     return Int8Built(files, folder / "data.npz", X, float_ref, int8_ref)
+
+
+@pytest.fixture(scope="module")
+def int8_built(tmp_path_factory) -> Int8Built:
+    return _build(tmp_path_factory.mktemp("int8"), "gru", KINDS)
+
+
+@pytest.fixture(scope="module")
+def lstm_int8_built(tmp_path_factory) -> Int8Built:
+    return _build(tmp_path_factory.mktemp("int8lstm"), "peephole", LSTM_KINDS)
 
 
 def check_outputs(built: Int8Built, key, outputs: np.ndarray) -> None:
@@ -116,3 +129,30 @@ def test_int8_kinds_on_the_emulated_pi(int8_built, board):
         pytest.skip("no emulated userland: edgegru targets setup qemu-aarch64")
     for key, y in run_all(f"qemu-aarch64:{board}", int8_built).items():
         check_outputs(int8_built, key, y)
+
+
+STATIC = (("tflite", "sequence", "int8-static"), ("tflite", "step", "int8-static"))
+
+
+def test_lstm_int8_kinds_on_local(lstm_int8_built):
+    outs = run_all("local", lstm_int8_built)
+    for key, y in outs.items():
+        check_outputs(lstm_int8_built, key, y)
+    for key in STATIC:  # the integer LSTM kernel == reference_lstm, bit for bit
+        np.testing.assert_array_equal(outs[key], lstm_int8_built.int8_ref.astype(outs[key].dtype))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["pi4", "pi5"])
+def test_lstm_int8_kinds_on_the_emulated_pi(lstm_int8_built, board):
+    """On aarch64 LiteRT runs the integer LSTM's NEON kernels (on x86 most of them forward to the
+    portable code): the NumPy reference must still match them bit for bit."""
+    if not is_ready():
+        if os.environ.get("CI"):
+            pytest.fail("CI must build the userland: edgegru targets setup qemu-aarch64")
+        pytest.skip("no emulated userland: edgegru targets setup qemu-aarch64")
+    outs = run_all(f"qemu-aarch64:{board}", lstm_int8_built)
+    for key, y in outs.items():
+        check_outputs(lstm_int8_built, key, y)
+    for key in STATIC:
+        np.testing.assert_array_equal(outs[key], lstm_int8_built.int8_ref.astype(outs[key].dtype))
