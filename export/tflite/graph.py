@@ -110,6 +110,15 @@ def step_inputs(g: SubgraphBuilder, spec: ModelSpec) -> dict[str, int]:
     return inputs
 
 
+def running_mean(g: SubgraphBuilder, inputs: dict[str, int], h: int) -> tuple[int, dict[str, int]]:
+    """The mean head in a step model: sum' = sum + h, count' = count + 1 (float32 states the app
+    carries), mean = sum' / count'. Returns (mean, {"sum": sum', "count": count'})."""
+    s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], h)
+    one = g.const("one", np.ones((1, 1), np.float32))
+    n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], one)
+    return ops.div(g, "mean", s, n), {"sum": s, "count": n}
+
+
 def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
     spec = bundle.spec
     lowering = load().get(spec.cell)
@@ -122,11 +131,8 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
     h_top, new = lowering.step(g, inputs["x"], states, req)
     outputs: dict[str, int] = {}
     if spec.head == "mean":
-        s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], h_top)
-        one = g.const("one", np.ones((1, 1), np.float32))
-        n = ops.add(g, "count" + OUT_SUFFIX, inputs["count"], one)
-        outputs["y"] = _linear(g, bundle, ops.div(g, "mean", s, n), 1.0, options)
-        pooled_states = {"sum": s, "count": n}
+        mean, pooled_states = running_mean(g, inputs, h_top)
+        outputs["y"] = _linear(g, bundle, mean, 1.0, options)
     else:
         outputs["y"] = _linear(g, bundle, h_top, 1.0, options)
         pooled_states = {}

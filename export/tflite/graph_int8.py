@@ -19,12 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
-from edgegru.export.tflite.graph import OUT_SUFFIX, Built, _finish, _stack, _unstack, step_inputs
+from edgegru.export.tflite.graph import (
+    OUT_SUFFIX,
+    Built,
+    _finish,
+    _stack,
+    _unstack,
+    running_mean,
+    step_inputs,
+)
 from edgegru.export.tflite.lowerings import load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
 from edgegru.types import ActQuant, Bundle
@@ -118,17 +124,12 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         h_top, new_h = lowering.step(g, x_q, h_q, model)
         new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new_h)]
     if spec.head == "mean":
-        s = ops.add(g, "sum" + OUT_SUFFIX, inputs["sum"], new_f[-1])
-        n = ops.add(
-            g, "count" + OUT_SUFFIX, inputs["count"], g.const("one", np.ones((1, 1), np.float32))
-        )
-        pooled = q8.quantize(g, "pool", ops.div(g, "mean", s, n), model.q_pool)
-        outputs["y"] = _head(g, model, pooled)
-        outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
-        outputs["sum" + OUT_SUFFIX], outputs["count" + OUT_SUFFIX] = s, n
+        mean, pooled_states = running_mean(g, inputs, new_f[-1])
+        outputs["y"] = _head(g, model, q8.quantize(g, "pool", mean, model.q_pool))
+        outputs |= {name + OUT_SUFFIX: t for name, t in pooled_states.items()}
     else:
         outputs["y"] = _head(g, model, h_top)
-        outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
+    outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
     outputs = {k: outputs[k] for k in ["y", *(n + OUT_SUFFIX for n in spec.state_names)]}
     meta = {
         "form": "step",
