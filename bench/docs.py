@@ -88,45 +88,53 @@ def _workload_line(d: Results) -> str:
 
 # (results name, title, command, what it measures (no numbers: those come from the file), render)
 SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
-    ("onnx", "ONNX: edgegru vs torch.onnx.export vs PyTorch eager", "python -m bench.onnx",
+    ("onnx", "ONNX float", "python -m bench.onnx",
      "edgegru's ONNX file (one fused GRU / LSTM node per layer) in ONNX Runtime against "
      "`torch.onnx.export` of the equivalent PyTorch model and against PyTorch eager; all "
      "paths share the weights and are timed interleaved in one process. The ratios are "
      "edgegru's time over the peer's (< 1: edgegru is faster). PyTorch has no peephole LSTM: "
      "its peer is edgegru's own PyTorch model traced (the loop unrolls over T).",
      lambda d: [onnx.markdown(d["results"]), ""]),
-    ("onnx_int8", "ONNX int8-dynamic vs float", "python -m bench.onnx_int8",
+    ("onnx_int8", "ONNX int8", "python -m bench.onnx_int8",
      "int8 weights with DequantizeLinear in front of the fused op (`qdq`), the same file with "
      "ONNX Runtime's `session.disable_quant_qdq=1` (`qdq-folded`, the setting the manifest "
      "names), ONNX Runtime's int8 LSTM kernel (`ort-int8-kernel`) and ONNX Runtime's own "
      "`quantize_dynamic` of edgegru's float file as the peer.",
      lambda d: [onnx_int8.markdown(d["results"]), ""]),
-    ("tflite", "TFLite / LiteRT: the float GRU lowerings vs ONNX Runtime, Keras and litert-torch",
+    ("tflite", "TFLite GRU float",
      "python -m bench.tflite",
      "edgegru's float GRU files (`loop`: a WHILE loop; `unrolled`: T copies of the step; the "
      "streaming step) under LiteRT's `Interpreter` and `CompiledModel` + XNNPACK weight cache, "
      "against ONNX Runtime on edgegru's ONNX file and against Keras 2 / litert-torch files "
      "converted in their own venv. \"warm\": each path called several times back to back and "
-     "the last call timed; \"cold\": every call follows another model's.",
+     "the last call timed; \"cold\": every call follows another model's. The loop keeps "
+     "few operators hot and suits large models; the unrolled layout needs `CompiledModel` "
+     "(the `Interpreter` repacks the recurrent weights every step) and its runtime state grows "
+     "with T and the layers. Per step the GRU is a dozen XNNPACK operators, each paying a "
+     "fixed dispatch cost: at small H that is why it only ties ONNX Runtime's fused kernel.",
      lambda d: _workloads(d, tflite.table)),
-    ("tflite_int8", "TFLite int8: the full-integer and hybrid GRU vs ORT, Keras and litert-torch",
+    ("tflite_int8", "TFLite GRU int8",
      "python -m bench.tflite_int8",
      "`int8` is the full-integer file (int8-static), `dynint8` the hybrid one (int8 weights, "
      "float activations). Random weights, scales calibrated on random-normal input. \"LSB vs "
      "NumPy int8\" compares the file's output with `edgegru.quantize.reference` (0: bit-exact).",
      lambda d: _workloads(d, tflite_int8.table)),
-    ("tflite_lstm", "TFLite: the fused (peephole) LSTM vs ORT and Keras",
+    ("tflite_lstm", "TFLite LSTM float",
      "python -m bench.tflite_lstm",
      "One UNIDIRECTIONAL_SEQUENCE_LSTM per layer. `CompiledModel` does not load the fused op's "
      "variable tensors (the error rows say so): these files run under the `Interpreter`.",
      lambda d: _workloads(d, tflite.table)),
-    ("tflite_lstm_int8", "TFLite LSTM / peephole: float vs hybrid vs full-integer kernel",
+    ("tflite_lstm_int8", "TFLite LSTM int8",
      "python -m bench.tflite_lstm_int8",
      "The same fused LSTM in three precisions, under the `Interpreter` with its default XNNPACK "
      "delegate and with TFLite's builtin kernels only. \"x float\" is the time over the float "
-     "file's; \"LSB vs NumPy\" compares with `edgegru.quantize.reference_lstm`.",
+     "file's; \"LSB vs NumPy\" compares with `edgegru.quantize.reference_lstm`. On x86 the "
+     "integer kernel's int8 x int8 -> int16 matrix-vector products are portable scalar loops "
+     "(the SSE tensor utils forward them to the portable code) while the float and hybrid "
+     "kernels use optimized GEMVs: the hybrid file is the one to ship unless the target must "
+     "run integer-only.",
      lambda d: _workloads(d, tflite_lstm_int8.table)),
-    ("compress", "Compression: size vs accuracy of GRU students on `watch`",
+    ("compress", "Compression",
      "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
      "GRU students of a GRU-128 teacher on `watch` (held-out subjects 8-10), per seed: trained "
      "from the labels (`labels`) or distilled to round(1.1 H) units and pruned to H "
