@@ -79,6 +79,30 @@ def _compress(d: Results) -> list[str]:
     return ["\n".join(rows), "", "![size vs accuracy of the students](compression.png)", ""]
 
 
+def _workload_p(results: Path) -> list[str]:
+    """The shared benchmark workload, described from the parameters the ONNX bench recorded."""
+    path = results / "onnx.json"
+    if not path.is_file():
+        return []
+    d = json.loads(path.read_text())
+    w, shapes = (
+        d["workload"],
+        sorted(
+            {(r["workload"], r["hidden"], r["layers"]) for r in d["results"]}, key=lambda s: s[1:]
+        ),
+    )
+    sizes = "; ".join(f'"{n}": H = {h}, {k} layer{"s" if k > 1 else ""}' for n, h, k in shapes)
+    return [
+        "## Workload P",
+        "",
+        f"The latency benchmarks share one workload: a classifier with input {w['input']} -> "
+        f"hidden H, T = {w['T']} steps, the head on the last step, a Linear layer -> "
+        f"{w['classes']} classes; batch {w['batch']}, {w['threads']} thread; random weights. "
+        f"{sizes}. Cells: GRU, LSTM and the peephole LSTM.",
+        "",
+    ]
+
+
 def _workload_line(d: Results) -> str:
     w = d.get("workload")
     if not isinstance(w, dict):
@@ -138,9 +162,9 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
      "GRU students of a GRU-128 teacher on `watch` (held-out subjects 8-10), per seed: trained "
      "from the labels (`labels`) or distilled to round(1.1 H) units and pruned to H "
-     "(`distill-prune`, the recipe of docs/compression.md). \"int8\" is full-integer PTQ with "
-     "the `static` defaults, scored by the NumPy int8 reference in XNNPACK's arithmetic (what "
-     "LiteRT computes). Trains dozens of models: about an hour on 2 cores.",
+     "(`distill-prune`, the recipe of [compression.md](compression.md)). \"int8\" is "
+     "full-integer PTQ with the `static` defaults, scored by the NumPy int8 reference in "
+     "XNNPACK's arithmetic (what LiteRT computes). It trains dozens of models: run it alone.",
      _compress),
 ]  # fmt: skip
 
@@ -159,14 +183,14 @@ def render(results: Path = RESULTS) -> str:
         "How to read it: latency is the median in microseconds of one call at batch 1 on one "
         "thread, every path of a table timed interleaved in one process (shuffled order, after "
         "warm-up). The machine is shared and noisy: compare ratios within one table, never "
-        'absolute numbers between tables or runs. "h64" is one layer of H = 64, "h128x2" '
-        "two layers of H = 128.",
+        "absolute numbers between tables or runs.",
         "",
-        "Your own model on your own device: `edgegru check` (docs/targets.md) measures it; "
-        "`make demo` writes the table of every artifact of the built-in pipeline into "
+        "Your own model on your own device: `edgegru check` ([targets.md](targets.md)) "
+        "measures it; `make demo` writes the table of every artifact of the built-in pipeline into "
         "`runs/demo/report.md`.",
         "",
     ]
+    parts += _workload_p(results)
     known = set()
     for name, title, command, what, body in SECTIONS:
         path = results / f"{name}.json"
