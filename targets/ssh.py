@@ -238,6 +238,11 @@ def make(spec: TargetSpec) -> SshTarget:
     for key in ("known_hosts", "identity"):
         if key in spec.options and not Path(spec.options[key]).is_file():
             raise TargetError(f"target {spec.text!r}: {key} file {spec.options[key]} not found")
+    timeout = spec.options.get("timeout", "10")
+    if not (timeout.isascii() and timeout.isdigit() and 1 <= int(timeout) <= 3600):
+        raise TargetError(
+            f"target {spec.text!r}: timeout must be whole seconds in 1..3600, got {timeout!r}"
+        )
     return SshTarget(
         m["user"],
         m["host"].strip("[]"),
@@ -245,5 +250,5 @@ def make(spec: TargetSpec) -> SshTarget:
         known_hosts=spec.options.get("known_hosts"),
         identity=spec.options.get("identity"),
         python=spec.options.get("python", "python3"),
-        connect_timeout=int(spec.options.get("timeout", 10)),
+        connect_timeout=int(timeout),
     )
