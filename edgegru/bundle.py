@@ -20,7 +20,7 @@ import numpy as np
 
 from edgegru import __version__
 from edgegru.errors import BadInput
-from edgegru.io import atomic_write_bytes, atomic_write_text
+from edgegru.io import atomic_write_bytes, atomic_write_text, staged_output
 from edgegru.types import Bundle, ModelSpec, QuantParams
 
 FORMAT = "edgegru-bundle"
@@ -69,11 +69,13 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
     if bundle.quant is not None:
         check_quant(bundle.spec, bundle.quant, "model")
         meta["quant"] = bundle.quant.to_json()
-    # The folder may also hold a run's checkpoint and metrics, so the two files are replaced in
-    # place (each atomically, JSON last); its sha256 makes a torn pair fail loudly on load.
+    # Both files are written in full beside the folder before either replaces its namesake
+    # (JSON last); other files of the folder (a run's checkpoint, metrics) stay. A failure leaves
+    # the folder as it was; the weights' sha256 in model.json makes a torn pair fail on load.
     path = Path(path)
-    atomic_write_bytes(path / WEIGHTS_FILE, data)
-    atomic_write_text(path / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    with staged_output(path) as work:
+        atomic_write_bytes(work / WEIGHTS_FILE, data)
+        atomic_write_text(work / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -179,8 +179,9 @@ def staged_output(out: str | os.PathLike[str], *, replace: bool = False) -> Iter
 
 
 def _merge(src: Path, dest: Path) -> None:
-    """Move every entry of ``src`` into ``dest`` (a folder entry replaces its namesake whole)."""
-    for entry in sorted(src.iterdir()):
+    """Move every entry of ``src`` into ``dest`` (a folder entry replaces its namesake whole);
+    JSON files (manifests, model.json) last, after the files they describe."""
+    for entry in sorted(src.iterdir(), key=lambda p: (p.suffix == ".json", p.name)):
         target = dest / entry.name
         if entry.is_dir() and not entry.is_symlink() and target.is_dir():
             replace_folder(entry, target)

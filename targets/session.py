@@ -6,6 +6,7 @@ Torch-free like the rest of the device side: the float model's outputs come in t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -38,6 +39,9 @@ def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
         raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
     except (ValueError, KeyError, TypeError) as e:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
+    # The file is where it is now: a manifest's recorded path goes stale when an output folder
+    # is moved into place (exports are written into a temporary sibling folder first).
+    artifact = dataclasses.replace(artifact, path=str(model))
     if hashlib.sha256(model.read_bytes()).hexdigest() != artifact.sha256:
         raise BadInput(
             f"{model} does not match its manifest (sha256 differs): the file changed or "

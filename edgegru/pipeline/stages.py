@@ -238,8 +238,10 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     e = ctx.config.export
     bundle = load_bundle(model_folder(ctx))
-    artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
-    rows = [_row(a, folder) for a in artifacts]
+    final = ctx.out / "export"  # where ``folder`` goes when the stage completes
+    cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms))
+    artifacts = export(bundle, cfg, folder, final)
+    rows = [_row(a, final) for a in artifacts]
     skipped: list[str] = []
     quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
     for scheme, info in quantized.items():
@@ -247,11 +249,11 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         for fmt in e.formats:
             cfg = ExportConfig(formats=(fmt,), forms=tuple(e.forms), precision=info["precision"])
             try:
-                written = export(qbundle, cfg, folder / scheme)
+                written = export(qbundle, cfg, folder / scheme, final / scheme)
             except BadInput as err:
                 skipped.append(f"{fmt} {info['precision']} ({scheme}): {err}")
                 continue
-            rows += [_row(a, folder) for a in written]
+            rows += [_row(a, final) for a in written]
     return {"artifacts": rows, "skipped": skipped}
 
 
