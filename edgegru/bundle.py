@@ -102,8 +102,8 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             raise BadInput(f"{path}: missing {p.name} (not an edgegru model bundle?)")
     try:
         meta = json.loads(meta_path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{meta_path}: not valid JSON ({e})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise BadInput(f"{meta_path}: not valid JSON ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInput(f"{meta_path}: not an edgegru model bundle")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -120,7 +120,12 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BadInput(f"{weights_path}: contents do not match model.json (corrupt or replaced)")
     try:
         weights = load(data)
-    except (SafetensorError, ValueError, OSError) as e:
+    except KeyError as e:  # a dtype NumPy has no type for (bfloat16, float8)
+        raise BadInput(
+            f"{weights_path}: holds {e.args[0] if e.args else 'unknown'} tensors; a bundle's "
+            "weights are float32 (re-save them as float32 or use `edgegru import`)"
+        ) from None
+    except (SafetensorError, ValueError, OSError, TypeError) as e:
         raise BadInput(f"{weights_path}: cannot read safetensors ({e})") from None
     check_weights(spec, weights, str(weights_path))
     provenance = meta.get("provenance") or {}

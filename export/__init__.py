@@ -128,7 +128,7 @@ def read_manifest(path: str | Path) -> Artifact:
         return Artifact.from_json(json.loads(manifest.read_text()))
     except FileNotFoundError:
         raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
 
 

@@ -37,7 +37,7 @@ def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
         artifact = Artifact.from_json(json.loads(manifest.read_text()))
     except FileNotFoundError:
         raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
     # The file is where it is now: a manifest's recorded path goes stale when an output folder
     # is moved into place (exports are written into a temporary sibling folder first).

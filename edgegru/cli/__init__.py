@@ -29,6 +29,11 @@ class EdgegruGroup(click.Group):
         except BadInput as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except RecursionError:
+            # only input nested thousands of levels deep gets here (JSON, TOML); the readers
+            # name their file, this is the last line of defence
+            click.echo("error: an input file is nested too deeply to read", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
             click.echo("interrupted (a training run continues with --resume)", err=True)
             sys.exit(130)
