@@ -194,3 +194,31 @@ def _remove_created(created: list[Path]) -> None:
     for p in reversed(created):
         with contextlib.suppress(OSError):
             p.rmdir()
+
+
+def new_temp_dir(kind: str) -> str:
+    """A new folder in the system temp dir named ``edgegru-<kind>-<pid>-*``, after removing any
+    such folder whose process is gone (a run killed with SIGKILL cannot clean up after itself)."""
+    root = Path(tempfile.gettempdir())
+    prefix = f"edgegru-{kind}-"
+    for p in root.glob(f"{prefix}*"):
+        pid = p.name[len(prefix) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)) and p.is_dir() and p.owner() == _me():
+            shutil.rmtree(p, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root)
+
+
+def _me() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+@contextlib.contextmanager
+def owned_temp_dir(kind: str) -> Iterator[str]:
+    """``new_temp_dir``, removed when the block ends."""
+    path = new_temp_dir(kind)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

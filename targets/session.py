@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.errors import BadInput
+from edgegru.io import owned_temp_dir
 from edgegru.targets.check import CheckRow, apply_budgets, make_row
 from edgegru.targets.config import Budgets, RunConfig
 from edgegru.targets.registry import make_target
@@ -108,7 +108,7 @@ def run_check(
     devices = [make_target(t) for t in targets]  # every target string is checked first
     rows: list[CheckRow] = []
     references: dict[tuple, np.ndarray] = {}
-    with tempfile.TemporaryDirectory(prefix="edgegru-check-") as tmp:
+    with owned_temp_dir("check") as tmp:
         data_file = Path(tmp) / "data.npz"
         d = inputs.data
         arrays = {"X": d.X.astype(np.float32)}

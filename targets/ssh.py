@@ -20,8 +20,11 @@ from pathlib import Path
 from edgegru.targets.base import RunnerTarget, TargetError
 from edgegru.targets.registry import TARGETS, TargetSpec
 
+# User and host names as ssh takes them, never starting with "-": ssh would read a destination
+# like "-oProxyCommand=..." as an option (and run the command it names).
 _HOST = re.compile(
-    r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?/?$"
+    r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9a-fA-F:]+\])(?::(?P<port>\d{1,5}))?/?$"
 )
 
 
@@ -225,8 +228,8 @@ class SshTarget(RunnerTarget):
 
 @TARGETS.register("ssh")
 def make(spec: TargetSpec) -> SshTarget:
-    m = _HOST.match(spec.rest)
-    if not m:
+    m = _HOST.fullmatch(spec.rest)
+    if not m or not 1 <= int(m["port"] or 22) <= 65535:
         raise TargetError(f"target {spec.text!r}: expected ssh://user@host[:port]")
     known = {"known_hosts", "identity", "python", "timeout"}
     unknown = set(spec.options) - known

@@ -17,6 +17,11 @@ from edgegru.errors import BadInput, CheckFailed
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def one_line(error: Exception) -> str:
+    """The message on one line: a user's value quoted in it may hold line breaks."""
+    return str(error).replace("\r", "\\r").replace("\n", "\\n")
+
+
 class EdgegruGroup(click.Group):
     """Turns the library's errors into one line and an exit code."""
 
@@ -24,10 +29,10 @@ class EdgegruGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CheckFailed as e:
-            click.echo(f"check failed: {e}", err=True)
+            click.echo(f"check failed: {one_line(e)}", err=True)
             sys.exit(EXIT_CHECK_FAILED)
         except BadInput as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(e)}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except RecursionError:
             # only input nested thousands of levels deep gets here (JSON, TOML); the readers
