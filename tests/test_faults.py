@@ -85,7 +85,9 @@ def world(tmp_path_factory):
     run = root / "run"
     out = invoke("pipeline", root / "good.toml", "-o", run)
     assert out.code == 0, out.stderr
-    return {"root": root, "bundle": bundle, "export": exported, "run": run}
+    shutil.copytree(run, root / "pristine")  # the config cases may rebuild `run`
+    return {"root": root, "bundle": bundle, "export": exported, "run": run,
+            "pristine": root / "pristine"}  # fmt: skip
 
 
 def fresh(world, name: str) -> Path:
@@ -325,8 +327,8 @@ def test_generated_manifests(world, mutation):
     else:
         data[key] = value
     manifest.write_text(json.dumps(data))
-    result = invoke("check", case / "e" / "model.onnx", "--runs", "1", "--warmup", "0",
-                    "--limit", "4", "--json")  # fmt: skip
+    result = invoke("check", case / "e" / "model.onnx", "--dataset", "basicmotions", "--runs",
+                    "1", "--warmup", "0", "--limit", "4", "--json")  # fmt: skip
     # the path is where the file is now (checked), details are free-form: any other change
     # makes the manifest wrong and must be refused
     harmless = (
@@ -444,7 +446,7 @@ def test_generated_checkpoints(world, cut, kind, epochs):
                             "outputs.rows"]))  # fmt: skip
 def test_generated_stage_manifests(world, value, stage, key):
     case = fresh(world, "report")
-    shutil.copytree(world["run"], case / "r")
+    shutil.copytree(world["pristine"], case / "r")
     path = case / "r" / stage / "stage.json"
     data = json.loads(path.read_text())
     if not key:
@@ -458,7 +460,9 @@ def test_generated_stage_manifests(world, value, stage, key):
 
 
 # -- target strings and options --------------------------------------------------------------
-_PART = st.text(alphabet="ab;$()`'\"\n -@:?=&/[]%0", max_size=8)
+_PART = st.sampled_from(["-oProxyCommand=id", "-x", "a b", "a;b", "$(id)", "`id`", "a\nb", "pi",
+                         "127.0.0.1", "[::1]"]) | st.text(alphabet="ab;$()`'\"\n -@:?=&/[]%0",
+                                                             max_size=8)  # fmt: skip
 
 
 @cases(40)
@@ -500,8 +504,9 @@ def _line(code: int, text: str, crashed: bool = False):
        "x", "99999999999999999999"]))  # fmt: skip
 def test_generated_options(world, cpus, hidden):
     case = fresh(world, "opts")
-    judge("options", invoke("check", world["export"] / "model.onnx", "--cpus", cpus, "--runs",
-                            "1", "--warmup", "0", "--limit", "2"))  # fmt: skip
+    model = world["export"] / "model.onnx"
+    judge("options", invoke("check", model, "--dataset", "basicmotions", "--cpus", cpus,
+                            "--runs", "1", "--warmup", "0", "--limit", "2"))  # fmt: skip
     out = case / "o"
     result = invoke("train", "--dataset", "basicmotions", "--hidden", hidden, "--epochs", "1",
                     "-o", out)  # fmt: skip

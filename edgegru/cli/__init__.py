@@ -17,9 +17,13 @@ from edgegru.errors import BadInput, CheckFailed
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+# Every character str.splitlines() breaks at, shown escaped instead.
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def one_line(error: Exception) -> str:
     """The message on one line: a user's value quoted in it may hold line breaks."""
-    return str(error).replace("\r", "\\r").replace("\n", "\\n")
+    return str(error).translate(_BREAKS)
 
 
 class EdgegruGroup(click.Group):
