@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from tests.faults import invoke, judge, snapshot
 
-pytestmark = pytest.mark.slow  # ~300 generated cases in a few minutes
+# ~400 generated cases in one to two minutes; one worker builds the shared artifacts once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 
 def cases(n: int):

@@ -124,6 +124,28 @@ def test_kill_during_export_leaves_the_old_files_or_the_new(bundle, tmp_path):
     assert not list(tmp_path.glob(".exp.tmp-*"))
 
 
+def test_a_killed_checks_temp_folders_are_swept(bundle, tmp_path):
+    """A check killed with SIGKILL leaves its folders in the system temp dir; the next check
+    removes those whose process is gone (and never another live run's)."""
+    import os
+    import tempfile
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = Path(tempfile.gettempdir())
+    stale = [root / f"edgegru-{k}-{dead.pid}-test" for k in ("check", "run")]
+    live = root / f"edgegru-check-{os.getpid()}-test"
+    for p in (*stale, live):
+        p.mkdir(exist_ok=True)
+    exported = tmp_path / "exp"
+    assert invoke("export", bundle, "--no-streaming", "-o", exported).code == 0
+    result = invoke("check", exported / "model.onnx", "--dataset", "basicmotions", "--runs", "1",
+                    "--warmup", "0", "--limit", "2")  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert not any(p.exists() for p in stale) and live.is_dir()
+    live.rmdir()
+
+
 def test_pipeline_starts_from_a_bundle(bundle, tmp_path):
     """[train] enabled = false + model: every later stage runs on that bundle; a missing or
     corrupt bundle is one line before anything is written."""
