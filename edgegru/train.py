@@ -179,7 +179,9 @@ class Objective:
         the model just saw; ``y`` the labels of the batch."""
         return trainer.loss(out, y)
 
-    def mix_batch(self, trainer: _Trainer, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def mix_batch(
+        self, trainer: _Trainer, x: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         """The inputs the model sees, after ``trainer.augment``: an objective may change them
         (distillation's mixup, so teacher and student see the same new inputs). Default: as is."""
         return x
