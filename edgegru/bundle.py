@@ -20,7 +20,7 @@ import numpy as np
 
 from edgegru import __version__
 from edgegru.errors import BadInput
-from edgegru.io import atomic_write_bytes, atomic_write_text
+from edgegru.io import atomic_write_bytes, atomic_write_text, staged_output
 from edgegru.types import Bundle, ModelSpec, QuantParams
 
 FORMAT = "edgegru-bundle"
@@ -69,11 +69,13 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
     if bundle.quant is not None:
         check_quant(bundle.spec, bundle.quant, "model")
         meta["quant"] = bundle.quant.to_json()
-    # The folder may also hold a run's checkpoint and metrics, so the two files are replaced in
-    # place (each atomically, JSON last); its sha256 makes a torn pair fail loudly on load.
+    # Both files are written in full beside the folder before either replaces its namesake
+    # (JSON last); other files of the folder (a run's checkpoint, metrics) stay. A failure leaves
+    # the folder as it was; the weights' sha256 in model.json makes a torn pair fail on load.
     path = Path(path)
-    atomic_write_bytes(path / WEIGHTS_FILE, data)
-    atomic_write_text(path / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    with staged_output(path) as work:
+        atomic_write_bytes(work / WEIGHTS_FILE, data)
+        atomic_write_text(work / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -100,8 +102,8 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             raise BadInput(f"{path}: missing {p.name} (not an edgegru model bundle?)")
     try:
         meta = json.loads(meta_path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{meta_path}: not valid JSON ({e})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise BadInput(f"{meta_path}: not valid JSON ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInput(f"{meta_path}: not an edgegru model bundle")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -118,7 +120,12 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BadInput(f"{weights_path}: contents do not match model.json (corrupt or replaced)")
     try:
         weights = load(data)
-    except (SafetensorError, ValueError, OSError) as e:
+    except KeyError as e:  # a dtype NumPy has no type for (bfloat16, float8)
+        raise BadInput(
+            f"{weights_path}: holds {e.args[0] if e.args else 'unknown'} tensors; a bundle's "
+            "weights are float32 (re-save them as float32 or use `edgegru import`)"
+        ) from None
+    except (SafetensorError, ValueError, OSError, TypeError) as e:
         raise BadInput(f"{weights_path}: cannot read safetensors ({e})") from None
     check_weights(spec, weights, str(weights_path))
     provenance = meta.get("provenance") or {}

@@ -35,31 +35,43 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load
-
-        try:
-            return {k: np.asarray(v) for k, v in load(path.read_bytes()).items()}
-        except (SafetensorError, ValueError, OSError) as e:
-            raise BadInput(f"{path}: cannot read safetensors ({e})") from None
-    import pickle
-
     import torch
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BadInput(
-            f"{path}: not a weights-only PyTorch state_dict ({first}); save model.state_dict() "
-            "rather than the whole module"
-        ) from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        try:
+            obj = load(path.read_bytes())  # torch's loader: it reads bfloat16 too
+        except (SafetensorError, ValueError, OSError) as e:
+            raise BadInput(f"{path}: cannot read safetensors ({e})") from None
+    else:
+        import pickle
+
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BadInput(
+                f"{path}: not a weights-only PyTorch state_dict ({first}); save "
+                "model.state_dict() rather than the whole module"
+            ) from None
+        if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+            obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise BadInput(f"{path}: expected a state_dict (a mapping of names to tensors)")
-    return {k: v.detach().to(torch.float32).numpy() for k, v in obj.items()}
+    out: dict[str, np.ndarray] = {}
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            raise BadInput(f"{path}: state_dict key {k!r} is not a name (str)")
+        if v.layout != torch.strided:
+            raise BadInput(f"{path}: tensor {k} is {v.layout}; save dense tensors (.to_dense())")
+        if v.is_complex():
+            raise BadInput(f"{path}: tensor {k} is {v.dtype}; weights must be real numbers")
+        # floating point of any width (bf16, fp16, fp64) -> float32; other dtypes stay as they
+        # are, refused only if the model needs them (a BatchNorm's int counter is harmless)
+        out[k] = (v.detach().to(torch.float32) if v.is_floating_point() else v.detach()).numpy()
+    return out
 
 
 def _find_prefix(keys: list[str], pattern: re.Pattern[str], what: str, given: str | None) -> str:
@@ -85,9 +97,13 @@ def bundle_from_state_dict(sd: dict[str, np.ndarray], cfg: ImportConfig) -> Bund
     layers = 0
     while f"{rp}weight_ih_l{layers}" in sd:
         layers += 1
-    w_hh = sd.get(f"{rp}weight_hh_l0")
-    if w_hh is None or w_hh.ndim != 2:
-        raise BadInput(f"missing {rp}weight_hh_l0")
+    for key in (f"{rp}weight_ih_l0", f"{rp}weight_hh_l0"):
+        w = sd.get(key)
+        if w is None:
+            raise BadInput(f"missing {key}")
+        if w.ndim != 2 or 0 in w.shape:
+            raise BadInput(f"{key} has shape {w.shape}; expected a non-empty 2-D matrix")
+    w_hh = sd[f"{rp}weight_hh_l0"]
     hidden = int(w_hh.shape[1])
     gates = w_hh.shape[0] // hidden
     cell = {3: "gru", 4: "lstm"}.get(gates if w_hh.shape[0] == gates * hidden else -1)
@@ -139,6 +155,8 @@ def bundle_from_state_dict(sd: dict[str, np.ndarray], cfg: ImportConfig) -> Bund
             continue
         if src not in sd:
             raise BadInput(f"state_dict has no {src}")
+        if sd[src].dtype.kind != "f":
+            raise BadInput(f"{src} is {sd[src].dtype}; expected floating-point weights")
         weights[name] = np.ascontiguousarray(sd[src], dtype=np.float32)
         if weights[name].shape != spec.weight_shapes()[name]:
             raise BadInput(

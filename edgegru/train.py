@@ -24,6 +24,18 @@ import torch.nn.functional as F
 
 from edgegru import __version__
 from edgegru.bundle import save_bundle
+from edgegru.checkpoint import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FILE,
+    CHECKPOINT_FORMAT,
+    LEGACY_FILE,
+    RNG_TENSORS,
+    clean_folder,
+    read_checkpoint,
+    rng_state,
+    serialize,
+    set_rng_state,
+)
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_bytes, atomic_write_json
 from edgegru.metrics import compute_metrics
@@ -31,7 +43,6 @@ from edgegru.model import SequenceModel, bundle_from_model
 from edgegru.types import Bundle, Dataset, ModelSpec, Normalization, SequenceData
 
 SCHEDULES = ("cosine", "constant")
-CHECKPOINT_DIR = "checkpoint"
 
 
 def default_threads() -> int:
@@ -295,10 +306,11 @@ class _Trainer:
         self.history.append(dataclasses.asdict(log))
         return log
 
-    # -- checkpoint: tensors in safetensors, the rest in JSON (no pickle) --
+    # -- checkpoint: ONE safetensors file holding the tensors and, in its header, the JSON state.
+    # Written atomically as a unit (temp file + rename), so a SIGKILL at any moment leaves either
+    # the previous epoch's checkpoint or this one, never a torn pair; no pickle anywhere.
     def save_checkpoint(self) -> None:
-        from safetensors.torch import save
-
+        assert self.out is not None, "a run without an output folder has no checkpoint"
         tensors: dict[str, torch.Tensor] = {}
         for k, v in self.model.state_dict().items():
             tensors[f"model.{k}"] = v
@@ -311,59 +323,66 @@ class _Trainer:
             tensors[f"adam.exp_avg.{n}"] = st["exp_avg"]
             tensors[f"adam.exp_avg_sq.{n}"] = st["exp_avg_sq"]
             opt_steps[n] = float(st["step"])
-        tensors["rng.torch"] = torch.get_rng_state()
+        rng = rng_state()
+        tensors.update(rng.pop("tensors"))
         tensors["rng.shuffle"] = self.gen.get_state()
-        assert self.out is not None, "a run without an output folder has no checkpoint"
-        folder = self.out / CHECKPOINT_DIR
-        data = save({k: v.contiguous() for k, v in tensors.items()})
         meta = {
+            "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "best_score": self.best_score,
             "since_best": self.since_best,
             "history": self.history,
             "adam_steps": opt_steps,
+            "rng": rng,
             "config": self.cfg.to_json(),
             "spec": self.spec.to_json(),
             "dataset": self.data.info.name,
         }
-        atomic_write_bytes(folder / "state.safetensors", data)
-        atomic_write_json(folder / "state.json", meta)
+        data = serialize(tensors, meta)
+        folder = self.out / CHECKPOINT_DIR
+        atomic_write_bytes(folder / CHECKPOINT_FILE, data)
+        (folder / LEGACY_FILE).unlink(missing_ok=True)  # an older layout's state, now stale
 
     def load_checkpoint(self) -> None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load
-
         assert self.out is not None, "a run without an output folder has no checkpoint"
-        folder = self.out / CHECKPOINT_DIR
-        try:
-            meta = json.loads((folder / "state.json").read_text())
-            tensors = load((folder / "state.safetensors").read_bytes())
-        except FileNotFoundError:
-            raise BadInput(f"--resume: no checkpoint in {folder}") from None
-        except (ValueError, SafetensorError, OSError) as e:
-            raise BadInput(f"--resume: checkpoint in {folder} is unreadable ({e})") from None
+        path = self.out / CHECKPOINT_DIR / CHECKPOINT_FILE
+        meta, tensors = read_checkpoint(path)
         now = json.loads(json.dumps({"spec": self.spec.to_json(), "config": self.cfg.to_json()}))
         if meta.get("spec") != now["spec"] or meta.get("config") != now["config"]:
             raise BadInput(
-                f"--resume: the checkpoint in {folder} was made with other options; "
+                f"--resume: the checkpoint {path} was made with other options; "
                 "resume with the same options or start a new output folder"
             )
+        params = dict(self.model.named_parameters())
+        model_keys = set(self.model.state_dict())
+        steps = meta["adam_steps"]
+        expected = (
+            {f"model.{k}" for k in model_keys}
+            | {f"best.{k}" for k in model_keys}
+            | {f"adam.{m}.{n}" for n in steps for m in ("exp_avg", "exp_avg_sq")}
+            | set(RNG_TENSORS)
+        )
+        # Cross-checks: the tensors are exactly the ones the header's state names, and the
+        # header is self-consistent (one history entry per finished epoch).
+        if set(tensors) != expected or not set(steps) <= set(params):
+            raise BadInput(f"--resume: {path} does not match this model (corrupt or foreign)")
+        if len(meta["history"]) != meta["epoch"] or not 0 <= meta["epoch"] <= self.cfg.epochs:
+            raise BadInput(f"--resume: {path} is inconsistent (epoch vs history)")
         try:
             self.model.load_state_dict(
                 {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
             )
             self.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-            params = dict(self.model.named_parameters())
-            for n, step in meta["adam_steps"].items():
+            for n, step in steps.items():
                 self.opt.state[params[n]] = {
-                    "step": torch.tensor(step),
+                    "step": torch.tensor(float(step)),
                     "exp_avg": tensors[f"adam.exp_avg.{n}"],
                     "exp_avg_sq": tensors[f"adam.exp_avg_sq.{n}"],
                 }
-            torch.set_rng_state(tensors["rng.torch"])
+            set_rng_state(meta["rng"], tensors)
             self.gen.set_state(tensors["rng.shuffle"])
-        except (KeyError, RuntimeError) as e:
-            raise BadInput(f"--resume: checkpoint in {folder} is incomplete ({e})") from None
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise BadInput(f"--resume: checkpoint {path} is incomplete ({e})") from None
         self.epoch = int(meta["epoch"])
         self.best_score = float(meta["best_score"])
         self.since_best = int(meta["since_best"])
@@ -408,6 +427,7 @@ def train(
         feature_names=spec.feature_names or data.feature_names,
     )
     trainer = _Trainer(spec, data, cfg, out, objective)
+    clean_folder(out / CHECKPOINT_DIR)  # temp files of a killed run's checkpoint write
     if resume:
         trainer.load_checkpoint()
     stopped_early = False

@@ -34,6 +34,25 @@ GATES: dict[str, tuple[str, ...]] = {
 DEFAULT_LOGITS_BITS = 16
 
 
+# Far above any model this toolchain targets (a GRU with H=2048 has 25M), far below what would
+# exhaust a machine's memory when allocated.
+MAX_PARAMETERS = 100_000_000
+
+
+def _numbers(value: Any, what: str) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ValueError(f"{what} must be a list of numbers, got {type(value).__name__}")
+    return tuple(float(v) for v in value)
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what} must be a list of strings")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Normalization:
     """Per-feature input normalization x_n = (x - mean) / std, fitted on the training split."""
@@ -89,6 +108,14 @@ class ModelSpec:
             )
         if self.normalization is not None and len(self.normalization.mean) != self.input_size:
             raise ValueError("normalization length differs from input_size")
+        # Checked before anything is allocated: a typo'd hidden size (1000000) would otherwise
+        # ask the allocator for terabytes.
+        n = self.num_parameters()
+        if n > MAX_PARAMETERS:
+            raise ValueError(
+                f"the model would have {n:,} parameters (at most {MAX_PARAMETERS:,}); "
+                "choose a smaller hidden_size or num_layers"
+            )
 
     @property
     def gates(self) -> int:
@@ -152,10 +179,20 @@ class ModelSpec:
         values = dict(data)
         norm = values.get("normalization")
         if norm is not None:
-            values["normalization"] = Normalization(tuple(norm["mean"]), tuple(norm["std"]))
+            if not isinstance(norm, dict) or set(norm) != {"mean", "std"}:
+                raise ValueError("normalization must be an object with mean and std")
+            values["normalization"] = Normalization(
+                _numbers(norm["mean"], "normalization mean"),
+                _numbers(norm["std"], "normalization std"),
+            )
         for key in ("labels", "feature_names"):
             if key in values:
-                values[key] = tuple(values[key])
+                values[key] = _strings(values[key], key)
+        for key in ("cell", "head", "task"):
+            if key in values and not isinstance(values[key], str):
+                raise ValueError(f"{key} must be a string")
+        if "bias" in values and not isinstance(values["bias"], bool):
+            raise ValueError("bias must be true or false")
         return ModelSpec(**values)
 
 
@@ -316,6 +353,7 @@ class Dataset:
 FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite")
 FORMS: tuple[str, ...] = ("sequence", "step")
 PRECISIONS: tuple[str, ...] = ("float32", "int8-dynamic", "int8-static")
+TENSOR_DTYPES: tuple[str, ...] = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64")
 
 
 @dataclass(frozen=True)
@@ -331,7 +369,21 @@ class TensorInfo:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> TensorInfo:
-        return TensorInfo(data["name"], tuple(data["shape"]), data["dtype"])
+        if not isinstance(data, dict) or set(data) != {"name", "shape", "dtype"}:
+            raise ValueError("a tensor must be an object with name, shape and dtype")
+        name, shape, dtype = data["name"], data["shape"], data["dtype"]
+        if not isinstance(name, str) or not name:
+            raise ValueError("a tensor's name must be a non-empty string")
+        if not isinstance(shape, list) or not all(
+            (isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31)
+            or (isinstance(d, str) and d.isidentifier())
+            for d in shape
+        ):
+            raise ValueError(f"tensor {name}: shape must be a list of sizes or dimension names")
+        if dtype not in TENSOR_DTYPES:
+            known = ", ".join(TENSOR_DTYPES)
+            raise ValueError(f"tensor {name}: dtype {dtype!r} is not one of {known}")
+        return TensorInfo(name, tuple(shape), dtype)
 
 
 @dataclass(frozen=True)
@@ -359,6 +411,20 @@ class Artifact:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Artifact:
+        if not isinstance(data, dict):
+            raise ValueError("a manifest must be a JSON object")
+        for key, allowed in (("format", FORMATS), ("form", FORMS), ("precision", PRECISIONS)):
+            if data.get(key) not in allowed:
+                raise ValueError(f"{key} {data.get(key)!r} is not one of {', '.join(allowed)}")
+        for key, kind in (("path", str), ("sha256", str), ("source_sha256", str), ("inputs", list),
+                          ("outputs", list), ("spec", dict), ("details", dict)):  # fmt: skip
+            if not isinstance(data.get(key, {} if key == "details" else None), kind):
+                raise ValueError(f"{key} must be a {kind.__name__}")
+        size = data.get("size_bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("size_bytes must be a non-negative integer")
+        if not data["inputs"] or not data["outputs"]:
+            raise ValueError("inputs and outputs must name at least one tensor")
         values = dict(data)
         values["inputs"] = tuple(TensorInfo.from_json(t) for t in data["inputs"])
         values["outputs"] = tuple(TensorInfo.from_json(t) for t in data["outputs"])

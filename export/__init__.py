@@ -97,8 +97,12 @@ def make_artifact(
     )  # fmt: skip
 
 
-def export(bundle: Bundle, cfg: ExportConfig, out_dir: str | Path) -> list[Artifact]:
-    """Write every (format, form) of ``cfg`` into ``out_dir``, each with ``<file>.json``."""
+def export(
+    bundle: Bundle, cfg: ExportConfig, out_dir: str | Path, final_dir: str | Path | None = None
+) -> list[Artifact]:
+    """Write every (format, form) of ``cfg`` into ``out_dir``, each with ``<file>.json``.
+    ``final_dir``: where the files will be once ``out_dir`` (a temporary folder) is moved into
+    place; the manifests and the returned artifacts name that path."""
     _load_writers()
     out_dir = Path(out_dir)
     writers = [(fmt, EXPORTERS.get(fmt)) for fmt in cfg.formats]  # unknown format: fail first
@@ -107,6 +111,8 @@ def export(bundle: Bundle, cfg: ExportConfig, out_dir: str | Path) -> list[Artif
         for form in cfg.forms:
             path = out_dir / artifact_name(fmt, form, cfg.precision)
             artifact = write(bundle, form, cfg, path)
+            if final_dir is not None:
+                artifact = dataclasses.replace(artifact, path=str(Path(final_dir) / path.name))
             atomic_write_json(Path(str(path) + ".json"), artifact.to_json())
             artifacts.append(artifact)
     return artifacts
@@ -122,7 +128,7 @@ def read_manifest(path: str | Path) -> Artifact:
         return Artifact.from_json(json.loads(manifest.read_text()))
     except FileNotFoundError:
         raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
 
 

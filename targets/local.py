@@ -6,9 +6,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from edgegru.io import new_temp_dir
 from edgegru.targets.base import RunnerTarget
 from edgegru.targets.registry import TARGETS, TargetSpec
 
@@ -20,7 +20,7 @@ class LocalTarget(RunnerTarget):
         self.name = name
 
     def mkdtemp(self) -> str:
-        return tempfile.mkdtemp(prefix="edgegru-run-")
+        return new_temp_dir("run")  # removed by remove(); a killed run's, by the next run
 
     def put(self, local: Path, remote: str) -> None:
         shutil.copyfile(local, remote)

@@ -6,9 +6,9 @@ Torch-free like the rest of the device side: the float model's outputs come in t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.errors import BadInput
+from edgegru.io import owned_temp_dir
 from edgegru.targets.check import CheckRow, apply_budgets, make_row
 from edgegru.targets.config import Budgets, RunConfig
 from edgegru.targets.registry import make_target
@@ -36,14 +37,37 @@ def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
         artifact = Artifact.from_json(json.loads(manifest.read_text()))
     except FileNotFoundError:
         raise BadInput(f"{manifest} does not exist (export writes one beside each file)") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
+    _check_io(manifest, artifact)
+    # The file is where it is now: a manifest's recorded path goes stale when an output folder
+    # is moved into place (exports are written into a temporary sibling folder first).
+    artifact = dataclasses.replace(artifact, path=str(model))
+    if model.stat().st_size != artifact.size_bytes:
+        raise BadInput(
+            f"{model} has {model.stat().st_size} bytes, its manifest says {artifact.size_bytes}: "
+            "the file changed or is incomplete; re-export it"
+        )
     if hashlib.sha256(model.read_bytes()).hexdigest() != artifact.sha256:
         raise BadInput(
             f"{model} does not match its manifest (sha256 differs): the file changed or "
             "is incomplete; re-export it"
         )
     return model, manifest, artifact
+
+
+def _check_io(manifest: Path, artifact: Artifact) -> None:
+    """The input ``x`` and output ``y`` a device feeds and reads agree with the model spec (a
+    hand-edited manifest would otherwise fail inside the runtime, or not at all)."""
+    spec, rank = artifact.spec, 3 if artifact.form == "sequence" else 2
+    tensors = {t.name: t for t in (*artifact.inputs, *artifact.outputs)}
+    for name, last, want in (("x", spec.input_size, rank), ("y", spec.num_outputs, 2)):
+        t = tensors.get(name)
+        if t is None or len(t.shape) != want or t.shape[-1] != last or t.dtype != "float32":
+            raise BadInput(
+                f"{manifest}: tensor {name!r} must be float32 of rank {want} ending in {last} "
+                "for this model; re-export the file"
+            )
 
 
 def find_reference(model: Path, source_sha256: str) -> Path | None:
@@ -104,7 +128,7 @@ def run_check(
     devices = [make_target(t) for t in targets]  # every target string is checked first
     rows: list[CheckRow] = []
     references: dict[tuple, np.ndarray] = {}
-    with tempfile.TemporaryDirectory(prefix="edgegru-check-") as tmp:
+    with owned_temp_dir("check") as tmp:
         data_file = Path(tmp) / "data.npz"
         d = inputs.data
         arrays = {"X": d.X.astype(np.float32)}

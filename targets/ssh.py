@@ -20,8 +20,11 @@ from pathlib import Path
 from edgegru.targets.base import RunnerTarget, TargetError
 from edgegru.targets.registry import TARGETS, TargetSpec
 
+# User and host names as ssh takes them, never starting with "-": ssh would read a destination
+# like "-oProxyCommand=..." as an option (and run the command it names).
 _HOST = re.compile(
-    r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?/?$"
+    r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9a-fA-F:]+\])(?::(?P<port>\d{1,5}))?/?$"
 )
 
 
@@ -225,8 +228,8 @@ class SshTarget(RunnerTarget):
 
 @TARGETS.register("ssh")
 def make(spec: TargetSpec) -> SshTarget:
-    m = _HOST.match(spec.rest)
-    if not m:
+    m = _HOST.fullmatch(spec.rest)
+    if not m or not 1 <= int(m["port"] or 22) <= 65535:
         raise TargetError(f"target {spec.text!r}: expected ssh://user@host[:port]")
     known = {"known_hosts", "identity", "python", "timeout"}
     unknown = set(spec.options) - known
@@ -238,6 +241,11 @@ def make(spec: TargetSpec) -> SshTarget:
     for key in ("known_hosts", "identity"):
         if key in spec.options and not Path(spec.options[key]).is_file():
             raise TargetError(f"target {spec.text!r}: {key} file {spec.options[key]} not found")
+    timeout = spec.options.get("timeout", "10")
+    if not (timeout.isascii() and timeout.isdigit() and 1 <= int(timeout) <= 3600):
+        raise TargetError(
+            f"target {spec.text!r}: timeout must be whole seconds in 1..3600, got {timeout!r}"
+        )
     return SshTarget(
         m["user"],
         m["host"].strip("[]"),
@@ -245,5 +253,5 @@ def make(spec: TargetSpec) -> SshTarget:
         known_hosts=spec.options.get("known_hosts"),
         identity=spec.options.get("identity"),
         python=spec.options.get("python", "python3"),
-        connect_timeout=int(spec.options.get("timeout", 10)),
+        connect_timeout=int(timeout),
     )

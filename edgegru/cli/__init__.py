@@ -17,6 +17,15 @@ from edgegru.errors import BadInput, CheckFailed
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+# Every character str.splitlines() breaks at, shown escaped instead.
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(error: Exception) -> str:
+    """The message on one line: a user's value quoted in it may hold line breaks."""
+    return str(error).translate(_BREAKS)
+
+
 class EdgegruGroup(click.Group):
     """Turns the library's errors into one line and an exit code."""
 
@@ -24,10 +33,15 @@ class EdgegruGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CheckFailed as e:
-            click.echo(f"check failed: {e}", err=True)
+            click.echo(f"check failed: {one_line(e)}", err=True)
             sys.exit(EXIT_CHECK_FAILED)
         except BadInput as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(e)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except RecursionError:
+            # only input nested thousands of levels deep gets here (JSON, TOML); the readers
+            # name their file, this is the last line of defence
+            click.echo("error: an input file is nested too deeply to read", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
             click.echo("interrupted (a training run continues with --resume)", err=True)

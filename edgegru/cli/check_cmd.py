@@ -107,7 +107,7 @@ def command(
             api=api,
             warmup=warmup,
             runs=runs,
-            cpus=tuple(int(c) for c in cpus.split(",") if c.strip()),
+            cpus=_cpu_list(cpus),
         )
         budgets = Budgets(
             max_accuracy_drop,
@@ -231,3 +231,13 @@ def render(rows) -> str:
     lines += [f"  {n}" for n in notes]
     lines += [f"FAIL {f}" for r in rows for f in r.failures]
     return "\n".join(lines)
+
+
+def _cpu_list(text: str) -> tuple[int, ...]:
+    """``--cpus 2,3`` -> (2, 3); anything else is one line naming the option."""
+    from edgegru.errors import BadInput
+
+    parts = [c.strip() for c in text.split(",") if c.strip()]
+    if not all(c.isascii() and c.isdigit() for c in parts):
+        raise BadInput(f"--cpus {text!r}: expected CPU numbers separated by commas, e.g. 2,3")
+    return tuple(int(c) for c in parts)

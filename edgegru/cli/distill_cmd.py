@@ -120,6 +120,7 @@ def command(
     from edgegru.compress import DistillConfig, check_teacher, distill
     from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
+    from edgegru.io import staged_output
     from edgegru.train import TrainConfig
     from edgegru.types import ModelSpec
 
@@ -154,8 +155,8 @@ def command(
         raise BadInput(f"--prune-from ({prune_from}) must be larger than --hidden ({hidden})")
     total = epochs + (prune_epochs if prune_from is not None else 0)
     bar, on_epoch = progress(total, as_json, "distill")
-    with bar:
-        result = distill(ts, spec, ds, cfg, out, on_epoch=on_epoch)
+    with bar, staged_output(out) as work:  # all files or none
+        result = distill(ts, spec, ds, cfg, work, on_epoch=on_epoch)
     student_row = model_row(result.bundle, result.test_metrics)
     summary = {
         "out": str(out),

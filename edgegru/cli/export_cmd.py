@@ -59,6 +59,7 @@ def command(model, formats, streaming, precision, seq_len, options, out, as_json
     from edgegru.bundle import load_bundle
     from edgegru.errors import BadInput
     from edgegru.export import ExportConfig, export
+    from edgegru.io import staged_output
 
     forms = (
         ("sequence", "step") if streaming is None else (("step",) if streaming else ("sequence",))
@@ -75,7 +76,9 @@ def command(model, formats, streaming, precision, seq_len, options, out, as_json
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
-    artifacts = export(load_bundle(model), cfg, out)
+    bundle = load_bundle(model)
+    with staged_output(out) as work:  # all files or none: a failure leaves -o as it was
+        artifacts = export(bundle, cfg, work, final_dir=out)
     if as_json:
         echo_json([a.to_json() for a in artifacts])
         return

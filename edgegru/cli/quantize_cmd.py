@@ -89,6 +89,7 @@ def command(
 
     from edgegru.bundle import load_bundle, save_bundle
     from edgegru.errors import BadInput
+    from edgegru.io import check_output_folder
     from edgegru.quantize import QuantizeConfig, quantize_
     from edgegru.quantize.compare import compare
     from edgegru.quantize.config import DEFAULT_METHOD
@@ -108,12 +109,17 @@ def command(
         ds = resolve_data(dataset, data, test_data, default=default if not data else None)
     elif scheme != "dynamic":
         raise BadInput(f"scheme {scheme} needs calibration data: give --dataset or --data")
+    if ds is not None and ds.num_features != bundle.spec.input_size:
+        raise BadInput(
+            f"{model} takes {bundle.spec.input_size} features, the data has {ds.num_features}"
+        )
+    check_output_folder(out)
     float_bundle = copy.deepcopy(bundle)
     quantize_(bundle, cfg, ds)
-    save_bundle(bundle, out)
     result = {"scheme": scheme, "config": cfg.to_json(), "out": str(out)}
     if ds is not None:
         result |= compare(float_bundle, bundle, ds.test, ds.task)
+    save_bundle(bundle, out)
     if as_json:
         echo_json(result)
         return

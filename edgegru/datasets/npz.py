@@ -7,10 +7,13 @@ Keys: ``X`` [N, T, F] numbers; ``y`` [N] int class indices 0..K-1 (classificatio
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +37,58 @@ def bad(path: Path, problem: str) -> BadInput:
     return BadInput(f"{path}: {problem}")
 
 
+# A .npy header is a few hundred bytes; numpy refuses > 10 kB by default, which a file with many
+# named fields or a long shape legitimately exceeds. Bounded: the header is parsed as a literal.
+MAX_NPY_HEADER = 1 << 20
+# Sizes beyond which no sequence dataset of this toolchain lies; checked from the declared
+# shapes before anything is allocated.
+MAX_ARRAY_BYTES = 8 << 30
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _available_bytes() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
+        return MAX_ARRAY_BYTES
+
+
+def _member_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple, Any]:
+    """(shape, dtype) from one member's .npy header, checked against the member's size; nothing
+    of the array is read."""
+    key = info.filename.removesuffix(".npy")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        reader = _HEADER_READERS.get(version)
+        if reader is None:
+            raise bad(path, f"array {key!r} uses .npy format {version}; save it with np.savez")
+        shape, _, dtype = reader(f, max_header_size=MAX_NPY_HEADER)
+        header_end = f.tell()
+    if dtype.hasobject:
+        raise bad(
+            path,
+            f"array {key!r} holds pickled Python objects (dtype=object), which are not loaded "
+            "for safety; store plain numeric or string arrays",
+        )
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES or header_end + nbytes != info.file_size:
+        raise bad(
+            path,
+            f"array {key!r} declares shape {shape} ({nbytes:,} bytes) but its member holds "
+            f"{info.file_size - header_end:,} bytes of data (corrupt or truncated)",
+        )
+    return shape, dtype
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array in the archive, read eagerly so a corrupt member fails here, never pickled."""
+    """Every array in the archive, read eagerly so a corrupt member fails here, never pickled.
+
+    Each member's header is checked first (dtype, declared size against the member's real size,
+    the total against the memory available), so a damaged or hostile file fails with one line
+    before anything large is allocated."""
     if not path.is_file():
         raise bad(path, "no such file")
     with path.open("rb") as f:
@@ -46,23 +99,25 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise bad(path, "is not an .npz file (no zip header); save one with np.savez(path, X=, y=)")
     arrays: dict[str, np.ndarray] = {}
     try:
-        # Our own handle: np.load(path) leaks its file when the zip header is broken.
-        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    arrays[key] = npz[key]
-                except ValueError as e:
-                    if "allow_pickle" not in str(e):
-                        raise
-                    raise bad(
-                        path,
-                        f"array {key!r} holds pickled Python objects (dtype=object), which are "
-                        "not loaded for safety; store plain numeric or string arrays",
-                    ) from None
+        with zipfile.ZipFile(path) as zf:
+            members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+            headers = {i.filename: _member_header(path, zf, i) for i in members}
+            # each array once as read, X once more as float32
+            need = sum(math.prod(s) * d.itemsize for s, d in headers.values())
+            need += 4 * math.prod(headers.get("X.npy", ((0,), None))[0])
+            if need > _available_bytes():
+                raise bad(path, f"needs ~{need / 2**30:.1f} GiB of memory to load, more than "
+                                f"the {_available_bytes() / 2**30:.1f} GiB available")  # fmt: skip
+            for info in members:
+                with zf.open(info) as f:
+                    arrays[info.filename.removesuffix(".npy")] = np.lib.format.read_array(
+                        f, allow_pickle=False, max_header_size=MAX_NPY_HEADER
+                    )
     except BadInput:
         raise
     # A truncated or damaged archive surfaces as any of these, depending on where it broke.
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError,
+            SyntaxError, TypeError, OverflowError, MemoryError) as e:  # fmt: skip
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise bad(path, f"is not a readable .npz (truncated or corrupt?): {detail}") from None
     return arrays
@@ -71,6 +126,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 def as_index(path: Path, name: str, values: np.ndarray, what: str) -> np.ndarray:
     """Integer-valued numbers -> int64; ``what`` names them in the error."""
     if values.dtype.kind in "iub":
+        if values.dtype == np.uint64 and values.size and values.max() > np.iinfo(np.int64).max:
+            raise bad(path, f"{name} holds {what} beyond the int64 range")
         return values.astype(np.int64)
     if values.dtype.kind != "f":
         raise bad(path, f"{name} has dtype {values.dtype}; expected integer {what}")
@@ -79,6 +136,9 @@ def as_index(path: Path, name: str, values: np.ndarray, what: str) -> np.ndarray
     frac = values[values != np.round(values)]
     if frac.size:
         raise bad(path, f"{name} holds non-integer {what} (e.g. {frac[0]:g})")
+    huge = values[np.abs(values) >= 2**53]  # beyond exact integers (and int64's range)
+    if huge.size:
+        raise bad(path, f"{name} holds {what} too large to be exact (e.g. {huge[0]:g})")
     return values.astype(np.int64)
 
 
@@ -178,6 +238,12 @@ def class_names(part: Part) -> tuple[str, ...]:
     """Classes 0..K-1 must all occur in ``part`` (the training data); their names."""
     y = part.data.y
     k = int(y.max()) + 1
+    if k > len(y):  # every class must occur, so there are at most N of them
+        raise bad(
+            part.path,
+            f"y has class {k - 1} but only {len(y)} sequences: classes must be 0..K-1 with every "
+            "class present (map your ids to 0..K-1)",
+        )
     if part.labels is not None:
         if k > len(part.labels):
             raise bad(part.path, f"y has class {k - 1} but labels names only {len(part.labels)}")

@@ -257,4 +257,10 @@ def load_config(path: str | Path | None) -> PipelineConfig:
         raise BadInput(f"{path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise BadInput(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: nested too deeply to be a pipeline config") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path} is a folder, not a TOML file") from None
+    except OSError as e:
+        raise BadInput(f"cannot read {path}: {e.strerror or e}") from None
     return _build(PipelineConfig, data, str(path))

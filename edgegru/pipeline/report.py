@@ -30,12 +30,32 @@ def collect(out: Path) -> dict[str, Any]:
     for manifest in manifests:
         try:
             data = json.loads(manifest.read_text())
-        except (OSError, ValueError) as e:
-            raise BadInput(f"{manifest}: unreadable ({e})") from None
+        except (OSError, ValueError, RecursionError) as e:
+            raise BadInput(f"{manifest}: unreadable ({type(e).__name__}: {e})") from None
+        _check_manifest(manifest, data)
         stages[data["stage"]] = data
     if not stages:
         raise BadInput(f"{out} holds no pipeline results (no */{MANIFEST})")
     return {"edgegru_version": __version__, "environment": _environment(), "stages": stages}
+
+
+_MANIFEST_FIELDS = {"stage": str, "fingerprint": str, "outputs": dict, "files": dict}
+
+
+def _check_manifest(path: Path, data: Any) -> None:
+    """The fields the report reads, with their types (a stage.json edited by hand or damaged
+    fails with one line naming the field)."""
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a stage manifest must be a JSON object")
+    for key, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(data.get(key), kind):
+            raise BadInput(f"{path}: {key} must be a {kind.__name__}; re-run the pipeline")
+    if data["stage"] != path.parent.name:
+        raise BadInput(f"{path}: stage {data['stage']!r} in the folder of {path.parent.name}")
+    for key in ("artifacts", "rows"):
+        items = data["outputs"].get(key, [])
+        if not isinstance(items, list) or not all(isinstance(r, dict) for r in items):
+            raise BadInput(f"{path}: outputs.{key} must be a list of objects; re-run the pipeline")
 
 
 def _cpu_model() -> str:
@@ -271,6 +291,15 @@ def render_report(out: str | Path, plots: bool = True) -> Path:
     out = Path(out)
     results = collect(out)
     results["artifacts"] = artifact_rows(results)
-    names = render_plots(out, results) if plots else []
+    try:
+        names = render_plots(out, results) if plots else []
+        markdown = render_markdown(results, names)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        # the manifests passed _check_manifest but a value deeper inside is not what the stage
+        # writes: hand-edited or from another version
+        raise BadInput(
+            f"{out}: a stage manifest holds an unexpected value ({type(e).__name__}: {e}); "
+            "re-run the pipeline"
+        ) from None
     atomic_write_json(out / "results.json", results)
-    return atomic_write_text(out / "report.md", render_markdown(results, names))
+    return atomic_write_text(out / "report.md", markdown)

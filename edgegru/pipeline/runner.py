@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegru import __version__
-from edgegru.io import atomic_write_json
+from edgegru.io import atomic_write_json, check_output_folder, staged_output
 from edgegru.pipeline.config import PipelineConfig
 from edgegru.registry import Registry
 
@@ -71,6 +70,9 @@ class Stage:
     needs: tuple[str, ...]  # stages whose results it reads
     run: Callable[[Context, Path], dict[str, Any]]
     extra_inputs: Callable[[Context], dict[str, Any]] | None = None  # e.g. a data file's hash
+    # Checks the stage's config section against the data (and the model it will get) without
+    # doing any work; every stage's runs before the first stage starts.
+    validate: Callable[[Context], None] | None = None
 
 
 STAGES: Registry[Stage] = Registry("pipeline stage")
@@ -82,13 +84,14 @@ def stage(
     section: str,
     needs: tuple[str, ...] = (),
     extra_inputs: Callable[[Context], dict[str, Any]] | None = None,
+    validate: Callable[[Context], None] | None = None,
 ) -> Callable[
     [Callable[[Context, Path], dict[str, Any]]], Callable[[Context, Path], dict[str, Any]]
 ]:
     def add(
         fn: Callable[[Context, Path], dict[str, Any]],
     ) -> Callable[[Context, Path], dict[str, Any]]:
-        STAGES.register(name)(Stage(name, section, needs, fn, extra_inputs))
+        STAGES.register(name)(Stage(name, section, needs, fn, extra_inputs, validate))
         ORDER.append(name)
         return fn
 
@@ -139,14 +142,33 @@ def _files(folder: Path) -> dict[str, str]:
     }
 
 
-def run_pipeline(ctx: Context, only_enabled: bool = True) -> dict[str, StageResult]:
-    """Run (or skip, when unchanged) every enabled stage in order."""
-    ctx.data()  # bad data fails here, before any stage starts
-    ctx.out.mkdir(parents=True, exist_ok=True)
+def _enabled(ctx: Context, st: Stage) -> bool:
+    section = getattr(ctx.config, st.section, None)
+    if st.name == "train" and getattr(section, "model", None):
+        return True  # enabled = false + model: the stage takes that bundle instead of training
+    return section is None or getattr(section, "enabled", True)
+
+
+def validate_pipeline(ctx: Context) -> None:
+    """Every input of every enabled stage, before any of them runs: bad data, a bad section or an
+    unusable output folder fail here with one line, and OUTDIR stays as it was."""
+    ctx.data()
+    check_output_folder(ctx.out)
     for name in ORDER:
         st = STAGES.get(name)
-        section = getattr(ctx.config, st.section, None)
-        if only_enabled and section is not None and not getattr(section, "enabled", True):
+        if _enabled(ctx, st) and st.validate is not None:
+            st.validate(ctx)
+
+
+def run_pipeline(ctx: Context, only_enabled: bool = True) -> dict[str, StageResult]:
+    """Run (or skip, when unchanged) every enabled stage in order.
+
+    Each stage writes into a temporary sibling folder that replaces ``OUTDIR/<stage>`` only once
+    the stage completed: a failed or killed stage leaves the earlier result as it was."""
+    validate_pipeline(ctx)
+    for name in ORDER:
+        st = STAGES.get(name)
+        if only_enabled and not _enabled(ctx, st):
             ctx.say(name, "off")
             continue
         if any(n not in ctx.results for n in st.needs):
@@ -161,18 +183,17 @@ def run_pipeline(ctx: Context, only_enabled: bool = True) -> dict[str, StageResu
             ctx.say(name, "unchanged, skipped")
             continue
         ctx.say(name, "running")
-        # A changed stage starts from an empty folder: no stale file of an older config survives
-        # into the report; other stages' folders are left as they are.
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        # A changed stage starts from an empty folder (no stale file of an older config survives
+        # into the report), swapped in whole when complete; other stages' folders stay.
         t0 = time.perf_counter()
-        outputs = st.run(ctx, folder)
-        seconds = time.perf_counter() - t0
-        atomic_write_json(
-            folder / MANIFEST,
-            {"stage": name, "fingerprint": fingerprint, "outputs": outputs,
-             "files": _files(folder), "seconds": round(seconds, 3)},
-        )  # fmt: skip
+        with staged_output(folder, replace=True) as work:
+            outputs = st.run(ctx, work)
+            seconds = time.perf_counter() - t0
+            atomic_write_json(
+                work / MANIFEST,
+                {"stage": name, "fingerprint": fingerprint, "outputs": outputs,
+                 "files": _files(work), "seconds": round(seconds, 3)},
+            )  # fmt: skip
         ctx.results[name] = StageResult(name, folder, outputs, fingerprint, False, seconds)
         ctx.say(name, f"done in {seconds:.1f} s")
     return ctx.results

@@ -28,30 +28,68 @@ def _train_inputs(ctx: Context) -> dict[str, Any]:
     return extra
 
 
-@stage("train", section="train", extra_inputs=_train_inputs)
+def _train_plan(ctx: Context) -> tuple[Any, Any]:
+    """(ModelSpec, TrainConfig) of the [train] section; ``BadInput`` naming the field."""
+    from edgegru.errors import BadInput
+    from edgegru.train import TrainConfig
+    from edgegru.types import ModelSpec
+
+    t, ds = ctx.config.train, ctx.data()
+    try:
+        spec = ModelSpec(
+            cell=t.cell, input_size=ds.num_features, hidden_size=t.hidden,
+            num_outputs=ds.num_outputs, num_layers=t.layers, head=t.head, task=ds.task,
+        )  # fmt: skip
+        return spec, TrainConfig(epochs=t.epochs, lr=t.lr, jitter=t.jitter, seed=t.seed)
+    except ValueError as e:
+        raise BadInput(f"[train]: {e}") from None
+
+
+def _start_bundle(ctx: Context) -> Any:
+    """The bundle ``[train] model`` names, checked against the data."""
+    from edgegru.bundle import load_bundle
+    from edgegru.errors import BadInput
+
+    bundle, ds = load_bundle(ctx.config.train.model or ""), ctx.data()
+    spec = bundle.spec
+    if (spec.input_size, spec.task) != (ds.num_features, ds.task) or (
+        ds.task == "classification" and spec.num_outputs != ds.num_outputs
+    ):
+        raise BadInput(
+            f"[train] model {ctx.config.train.model}: a {spec.task} model of {spec.input_size} "
+            f"features and {spec.num_outputs} outputs does not fit the data ({ds.task}, "
+            f"{ds.num_features} features, {ds.num_outputs} outputs)"
+        )
+    return bundle
+
+
+def _validate_train(ctx: Context) -> None:
+    if ctx.config.train.model:
+        _start_bundle(ctx)
+    else:
+        _train_plan(ctx)
+
+
+def _trained_spec(ctx: Context) -> Any:
+    """The spec the train stage will produce (known before it runs)."""
+    return _start_bundle(ctx).spec if ctx.config.train.model else _train_plan(ctx)[0]
+
+
+@stage("train", section="train", extra_inputs=_train_inputs, validate=_validate_train)
 def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Train the float model (or take the bundle named by ``model``) and score it."""
-    from edgegru.bundle import load_bundle, save_bundle
-    from edgegru.errors import BadInput
+    from edgegru.bundle import save_bundle
     from edgegru.evaluate import evaluate
-    from edgegru.train import TrainConfig, train
-    from edgegru.types import ModelSpec
+    from edgegru.train import train
 
     t = ctx.config.train
     ds = ctx.data()
     if t.model:
-        bundle = load_bundle(t.model)
+        bundle = _start_bundle(ctx)
         save_bundle(bundle, folder)
         metrics = evaluate(bundle, ds)
     else:
-        try:
-            spec = ModelSpec(
-                cell=t.cell, input_size=ds.num_features, hidden_size=t.hidden,
-                num_outputs=ds.num_outputs, num_layers=t.layers, head=t.head, task=ds.task,
-            )  # fmt: skip
-        except ValueError as e:
-            raise BadInput(f"[train]: {e}") from None
-        cfg = TrainConfig(epochs=t.epochs, lr=t.lr, jitter=t.jitter, seed=t.seed)
+        spec, cfg = _train_plan(ctx)
 
         def on_epoch(log: Any) -> None:
             ctx.progress("train", log.epoch, log.epochs)
@@ -75,7 +113,17 @@ def model_folder(ctx: Context) -> Path:
     return ctx.results["train"].folder
 
 
-@stage("compress", section="compress", needs=("train",))
+def _validate_compress(ctx: Context) -> None:
+    from edgegru.errors import BadInput
+
+    c, trained = ctx.config.compress, _trained_spec(ctx).hidden_size
+    for h in (c.hidden, *c.curve):
+        if c.method == "prune" and h >= trained:
+            raise BadInput(f"[compress]: hidden {h} is not smaller than the model's {trained}; "
+                           "prune to a smaller hidden size")  # fmt: skip
+
+
+@stage("compress", section="compress", needs=("train",), validate=_validate_compress)
 def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Prune the trained model (or distill a student from it) to ``hidden``; score every size of
     ``curve`` too. Writes ``folder/model`` (what flows on) and ``folder/h<H>`` for the curve."""
@@ -83,16 +131,11 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     from edgegru.bundle import load_bundle, save_bundle
     from edgegru.compress import DistillConfig, StructuredPruneConfig, distill, model_sizes, prune_
-    from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
 
     c = ctx.config.compress
     teacher = load_bundle(ctx.results["train"].folder)
     ds = ctx.data()
-    for h in (c.hidden, *c.curve):
-        if c.method == "prune" and h >= teacher.spec.hidden_size:
-            raise BadInput(f"[compress]: hidden {h} is not smaller than the model's "
-                           f"{teacher.spec.hidden_size}")  # fmt: skip
 
     def make(h: int, out: Path) -> Any:
         ctx.say("compress", f"{c.method} to H={h}")
@@ -174,7 +217,18 @@ def _row(a: Any, folder: Path) -> dict[str, Any]:
             "nodes": a.details.get("nodes", a.details.get("ops"))}  # fmt: skip
 
 
-@stage("export", section="export", needs=("train",))
+def _validate_export(ctx: Context) -> None:
+    from edgegru.errors import BadInput
+    from edgegru.export import ExportConfig
+
+    e = ctx.config.export
+    try:
+        ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms))
+    except ValueError as err:
+        raise BadInput(f"[export]: {err}") from None
+
+
+@stage("export", section="export", needs=("train",), validate=_validate_export)
 def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Every configured format and form of the float model, and of each int8 bundle (in
     ``folder/<scheme>/``); a format that cannot write a precision yet is recorded as skipped."""
@@ -184,8 +238,10 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     e = ctx.config.export
     bundle = load_bundle(model_folder(ctx))
-    artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
-    rows = [_row(a, folder) for a in artifacts]
+    final = ctx.out / "export"  # where ``folder`` goes when the stage completes
+    cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms))
+    artifacts = export(bundle, cfg, folder, final)
+    rows = [_row(a, final) for a in artifacts]
     skipped: list[str] = []
     quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
     for scheme, info in quantized.items():
@@ -193,11 +249,11 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         for fmt in e.formats:
             cfg = ExportConfig(formats=(fmt,), forms=tuple(e.forms), precision=info["precision"])
             try:
-                written = export(qbundle, cfg, folder / scheme)
+                written = export(qbundle, cfg, folder / scheme, final / scheme)
             except BadInput as err:
                 skipped.append(f"{fmt} {info['precision']} ({scheme}): {err}")
                 continue
-            rows += [_row(a, folder) for a in written]
+            rows += [_row(a, final) for a in written]
     return {"artifacts": rows, "skipped": skipped}
 
 
@@ -219,7 +275,28 @@ def _check_inputs(ctx: Context) -> dict[str, Any]:
     return {"targets": _check_targets(ctx)}
 
 
-@stage("check", section="check", needs=("train", "export"), extra_inputs=_check_inputs)
+def _validate_check(ctx: Context) -> None:
+    """Every target string parses and names a known transport with valid options (nothing is
+    contacted yet), and the budgets are numbers in range."""
+    from edgegru.errors import BadInput
+    from edgegru.targets.config import Budgets
+    from edgegru.targets.registry import make_target
+
+    c = ctx.config.check
+    for target in c.targets:
+        try:
+            make_target(target)
+        except BadInput as e:
+            raise BadInput(f"[check] targets: {e}") from None
+    try:
+        Budgets(c.max_accuracy_drop, c.min_agreement, c.max_latency_us, c.max_size_kb,
+                c.max_rss_mb)  # fmt: skip
+    except ValueError as e:
+        raise BadInput(f"[check]: {e}") from None
+
+
+@stage("check", section="check", needs=("train", "export"), extra_inputs=_check_inputs,
+       validate=_validate_check)  # fmt: skip
 def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Run every artifact on every target; compare with the float model; apply the budgets."""
     import numpy as np
