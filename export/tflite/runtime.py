@@ -63,7 +63,9 @@ def _compiled(data: bytes) -> Runner:
 
     def run(**inputs: np.ndarray) -> dict[str, np.ndarray]:
         for name, value in inputs.items():
-            ins[name].write(np.ascontiguousarray(value, np.float32))
+            value = np.asarray(value)  # an int32 input (lengths) keeps its type
+            ins[name].write(np.ascontiguousarray(value, value.dtype if value.dtype.kind == "i"
+                                                  else np.float32))  # fmt: skip
         cm.run_by_name(SIGNATURE, ins, outs)
         return {
             n: b.read(int(np.prod(shapes[n])), np.float32).reshape(shapes[n])
