@@ -181,17 +181,20 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.bundle import load_bundle
     from edgegru.errors import BadInput
     from edgegru.export import ExportConfig, export
+    from edgegru.pipeline.config import LENGTHS_CHOICES
 
     e = ctx.config.export
     bundle = load_bundle(model_folder(ctx))
-    artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
+    lengths = LENGTHS_CHOICES[e.lengths]
+    float_cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), lengths=lengths)
+    artifacts = export(bundle, float_cfg, folder)
     rows = [_row(a, folder) for a in artifacts]
     skipped: list[str] = []
     quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
     for scheme, info in quantized.items():
         qbundle = load_bundle(ctx.results["quantize"].folder / info["bundle"])
         for fmt in e.formats:
-            cfg = ExportConfig(formats=(fmt,), forms=tuple(e.forms), precision=info["precision"])
+            cfg = dataclasses.replace(float_cfg, formats=(fmt,), precision=info["precision"])
             try:
                 written = export(qbundle, cfg, folder / scheme)
             except BadInput as err:

@@ -99,3 +99,31 @@ def test_int8_reference_with_lengths_is_the_truncated_rows(watch_small):  # noqa
         for i, n in enumerate(lengths):
             cut = predict_int8(bundle, X[i : i + 1, :n], None, "xnnpack")
             np.testing.assert_array_equal(got[i : i + 1], cut)
+
+
+@pytest.mark.parametrize("cell", CELLS.names())
+@pytest.mark.parametrize("head", ["last", "mean"])
+def test_onnx_int8_dynamic_with_lengths_ignores_the_padding(cell, head):
+    """The int8-dynamic ONNX file (DynamicQuantizeLSTM for LSTM / peephole) with ``lengths``:
+    near the masked float reference, and a zero-padded row gives what the row cut to its
+    length gives."""
+    import onnxruntime as ort
+
+    from edgegru.export import ExportConfig
+    from edgegru.export.onnx.writer import build_model
+
+    bundle = make_bundle(cell, 2, head, seed=6)
+    cfg = ExportConfig(precision="int8-dynamic", lengths=True)
+    model, inputs, _, details = build_model(bundle, "sequence", cfg)
+    assert [t.name for t in inputs] == ["x", "lengths"] and details["padding"] == "masked"
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    X = np.random.default_rng(5).standard_normal((4, T, 3)).astype(np.float32)
+    lengths = np.array([T, 3, 6, 1], np.int32)
+    (got,) = sess.run(None, {"x": X, "lengths": lengths})
+    ref = reference_forward(bundle.spec, bundle.weights, X, lengths)
+    np.testing.assert_allclose(got, ref, atol=0.1 * np.abs(ref).max())
+    for b, n in enumerate(lengths):  # one row at a time: the per-call input quantization
+        X[b, n:] = 0.0  # sees the whole batch; zero padding stays inside its range
+        one = {"x": X[b : b + 1], "lengths": lengths[b : b + 1]}
+        cut = {"x": X[b : b + 1, :n], "lengths": lengths[b : b + 1]}
+        np.testing.assert_array_equal(sess.run(None, one)[0], sess.run(None, cut)[0])

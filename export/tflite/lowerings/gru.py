@@ -222,7 +222,8 @@ class LoopVars:
     def __init__(self, lengths: Lengths | None, S: int, mean: bool) -> None:
         self.lengths, self.S = lengths, S
         what = "sum" if mean else "top"
-        self.names = [] if lengths is None else ["n_iter", *[f"{what}_after{s}" for s in range(S - 1)]]
+        after = [f"{what}_after{s}" for s in range(S - 1)]
+        self.names = [] if lengths is None else ["n_iter", *after]
 
     def init(self, g: SubgraphBuilder, zero: int) -> list[int]:
         if self.lengths is None:
