@@ -8,7 +8,6 @@ import copy
 import re
 
 import numpy as np
-import pytest
 
 from edgegru.export import ExportConfig, export
 from edgegru.quantize import QuantizeConfig, quantize_
