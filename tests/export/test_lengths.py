@@ -3,6 +3,8 @@ with lengths): every cell, layout and head, float32 and int8-dynamic weights, in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,26 @@ def test_onnx_int8_dynamic_with_lengths_ignores_the_padding(cell, head):
         one = {"x": X[b : b + 1], "lengths": lengths[b : b + 1]}
         cut = {"x": X[b : b + 1, :n], "lengths": lengths[b : b + 1]}
         np.testing.assert_array_equal(sess.run(None, one)[0], sess.run(None, cut)[0])
+
+
+def test_tflite_io_manifest_and_metadata_say_lengths(tmp_path):
+    """The bundle trained on data with lengths exports files that take them (the default);
+    the manifest and the file's metadata say so; --no-lengths leaves them out."""
+    from edgegru.export import ExportConfig, export
+    from edgegru.export.tflite.metadata import read_metadata
+    from edgegru.export.tflite.reader import summarize
+    from edgegru.types import VARIABLE_LENGTH
+
+    bundle = make_bundle("gru", 1, "mean")
+    bundle.provenance = {"seq_len": T, VARIABLE_LENGTH: True}
+    seq, step = export(bundle, ExportConfig(formats=("tflite",)), tmp_path / "a")
+    assert [(t.name, t.shape, t.dtype) for t in seq.inputs] == [
+        ("x", (1, T, 3), "float32"), ("lengths", (1,), "int32")]  # fmt: skip
+    assert (seq.details["lengths"], seq.details["padding"]) == (True, "masked")
+    assert "WHILE stops" in seq.details["padding_how"]
+    meta = read_metadata(summarize(Path(seq.path).read_bytes()).metadata)
+    assert (meta["lengths"], meta["padding"]) == (True, "masked")
+    assert step.details["padding"] == "not fed" and len(step.inputs) == 4  # x, h, sum, count
+    (plain,) = export(bundle, ExportConfig(formats=("tflite",), forms=("sequence",),
+                                           lengths=False), tmp_path / "b")  # fmt: skip
+    assert [t.name for t in plain.inputs] == ["x"] and plain.details["padding"] == "processed"

@@ -164,5 +164,3 @@ def _emulated_picks(vowels: Vowels) -> list[tuple[Case, Path]]:
                 continue
             picks.append((case, path))
     return picks
-
-
