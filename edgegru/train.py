@@ -40,7 +40,7 @@ from edgegru.errors import BadInput
 from edgegru.io import atomic_write_bytes, atomic_write_json
 from edgegru.metrics import compute_metrics
 from edgegru.model import SequenceModel, bundle_from_model
-from edgegru.types import Bundle, Dataset, ModelSpec, Normalization, SequenceData
+from edgegru.types import VARIABLE_LENGTH, Bundle, Dataset, ModelSpec, Normalization, SequenceData
 
 SCHEDULES = ("cosine", "constant")
 
@@ -451,6 +451,7 @@ def train(
         "train_config": cfg.to_json(),
         "epochs_run": trainer.epoch,
         "seq_len": int(data.train.X.shape[1]),
+        VARIABLE_LENGTH: data.train.lengths is not None,  # exports then take lengths
         "best_val_score": trainer.best_score,
         "test_metrics": {k: v for k, v in test_metrics.items() if not isinstance(v, (list, dict))},
         "edgegru_version": __version__,

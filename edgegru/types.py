@@ -352,6 +352,9 @@ class Dataset:
 
 FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite")
 FORMS: tuple[str, ...] = ("sequence", "step")
+# Bundle provenance key: the model was trained on data with ``lengths``, so its full-sequence
+# exports take a ``lengths`` input by default (docs/padding.md).
+VARIABLE_LENGTH = "variable_length"
 PRECISIONS: tuple[str, ...] = ("float32", "int8-dynamic", "int8-static")
 TENSOR_DTYPES: tuple[str, ...] = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64")
 

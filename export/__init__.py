@@ -21,7 +21,7 @@ from edgegru.bundle import weights_sha256
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_json
 from edgegru.registry import Registry
-from edgegru.types import FORMS, PRECISIONS, Artifact, Bundle, TensorInfo
+from edgegru.types import FORMS, PRECISIONS, VARIABLE_LENGTH, Artifact, Bundle, TensorInfo
 
 __all__ = ["EXPORTERS", "ExportConfig", "artifact_name", "export", "make_artifact", "read_manifest"]
 
@@ -36,6 +36,9 @@ class ExportConfig:
     seq_len: int | None = None
     # Format-specific options, e.g. {"layout": "loop"} for TFLite's GRU lowering.
     options: dict[str, Any] = field(default_factory=dict)
+    # Full-sequence files take a ``lengths`` [batch] int32 input (docs/padding.md): True / False,
+    # or None: when the model was trained on variable-length data (bundle provenance).
+    lengths: bool | None = None
 
     def __post_init__(self) -> None:
         self.formats = tuple(self.formats)
@@ -59,6 +62,11 @@ class ExportConfig:
 
     def resolved_seq_len(self, bundle: Bundle) -> int:
         return int(self.seq_len or bundle.provenance.get("seq_len") or 50)
+
+    def resolved_lengths(self, bundle: Bundle) -> bool:
+        if self.lengths is not None:
+            return self.lengths
+        return bool(bundle.provenance.get(VARIABLE_LENGTH, False))
 
 
 Writer = Callable[[Bundle, str, ExportConfig, Path], Artifact]

@@ -320,12 +320,15 @@ def validate(model, plan, X, lengths, notes):
         if fixed > T:
             X = np.concatenate([X, np.zeros((N, fixed - T, X.shape[2]), X.dtype)], axis=1)
             notes.append(f"inputs zero-padded from T={T} to the artifact's fixed T={fixed}")
-        if lengths is not None and (lengths != fixed).any():
-            notes.append(
-                "the artifact has no length input: sequences shorter than "
-                f"T={fixed} ran over their padding"
-            )
-        lengths = None
+            if plan.lengths is not None and lengths is None:
+                lengths = np.full(N, T, np.int64)  # the rows' own length, not the padded T
+        if plan.lengths is None:
+            if lengths is not None and (lengths != fixed).any():
+                notes.append(
+                    "the artifact has no length input: sequences shorter than "
+                    f"T={fixed} ran over their padding"
+                )
+            lengths = None
     if plan.lengths is None and lengths is not None:
         groups = _groups(lengths, N, batch)  # equal lengths run together, cut to their length
     else:

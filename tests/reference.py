@@ -45,15 +45,18 @@ def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P=None):
 
 
 def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.ndarray, lengths=None):
-    """Raw X [B, T, F] -> outputs [B, O], one sequence and one step at a time, in float64."""
+    """Raw X [B, T, F] -> outputs [B, O], one sequence and one step at a time, in float64.
+    With ``lengths`` [B] the recurrence is masked: steps t >= length leave h (and c) unchanged."""
     w = {k: v.astype(np.float64) for k, v in weights.items()}
     gh = spec.gates * spec.hidden_size
     norm = spec.normalization
     mean = np.zeros(spec.input_size) if norm is None else np.array(norm.mean)
     std = np.ones(spec.input_size) if norm is None else np.array(norm.std)
     outs = []
+    T = X.shape[1]
     for b in range(X.shape[0]):
-        T = X.shape[1] if lengths is None else int(lengths[b])
+        n = T if lengths is None else int(lengths[b])
+        m = [float(t < n) for t in range(T)]  # the mask m_t = [t < length]
         seq = [(X[b, t].astype(np.float64) - mean) / std for t in range(T)]
         for k in range(spec.num_layers):
             W_ih, W_hh = w[f"rnn.weight_ih_l{k}"], w[f"rnn.weight_hh_l{k}"]
@@ -63,14 +66,18 @@ def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.nda
             h = np.zeros(spec.hidden_size)
             c = np.zeros(spec.hidden_size)
             nxt = []
-            for x in seq:
+            for x, m_t in zip(seq, m, strict=True):
+                # past the length the state stops changing: h_t = h_{t-1} + m_t (h~_t - h_{t-1})
                 if spec.cell == "gru":
-                    h = gru_step(x, h, W_ih, W_hh, b_ih, b_hh)
+                    h = h + m_t * (gru_step(x, h, W_ih, W_hh, b_ih, b_hh) - h)
                 else:
-                    h, c = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P)
+                    h_new, c_new = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P)
+                    h, c = h + m_t * (h_new - h), c + m_t * (c_new - c)
                 nxt.append(h)
             seq = nxt
-        pooled = seq[-1] if spec.head == "last" else np.mean(seq, axis=0)
+        # last: the state after the last valid step (= the final, frozen state); mean: the
+        # average over the valid steps only
+        pooled = seq[-1] if spec.head == "last" else np.dot(m, seq) / n
         outs.append(w["head.weight"] @ pooled + w["head.bias"])
     return np.stack(outs)
 

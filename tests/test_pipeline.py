@@ -49,6 +49,7 @@ def test_default_config_and_json_round_trip():
         ("[train]\nhidden = 'x'\n", "hidden must be int"),
         ("[train]\ncell = 'rnn'\n", "cell must be one of"),
         ("[export]\nformats = ['onxx']\n", "unknown format 'onxx'"),
+        ("[export]\nlengths = 'maybe'\n", "lengths must be one of auto, yes, no"),
         ("[data\n", "not valid TOML"),
     ],
 )

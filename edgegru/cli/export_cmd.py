@@ -34,6 +34,13 @@ from edgegru.types import FORMATS, PRECISIONS
     help="Fixed T for formats that need one (TFLite) [default: the training length].",
 )
 @click.option(
+    "--lengths/--no-lengths",
+    default=None,
+    help="Give full-sequence files a `lengths` [batch] int32 input: past each row's length the "
+    "state stops changing, `last` reads the last valid step, `mean` averages the valid steps "
+    "(docs/padding.md) [default: when the model was trained on data with lengths].",
+)
+@click.option(
     "--option",
     "options",
     multiple=True,
@@ -48,13 +55,14 @@ from edgegru.types import FORMATS, PRECISIONS
     help="Output folder.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
-def command(model, formats, streaming, precision, seq_len, options, out, as_json) -> None:
+def command(model, formats, streaming, precision, seq_len, lengths, options, out, as_json) -> None:
     """Export a model bundle as deployable files, each with a JSON manifest.
 
     \b
     Examples:
       edgegru export runs/gru32 --format onnx -o runs/gru32/export
       edgegru export runs/gru32 --format tflite --streaming -o out
+      edgegru export runs/vowels --format tflite --format onnx --lengths -o out
     """
     from edgegru.bundle import load_bundle
     from edgegru.errors import BadInput
@@ -72,8 +80,9 @@ def command(model, formats, streaming, precision, seq_len, options, out, as_json
         parsed[key] = value
     try:
         cfg = ExportConfig(
-            formats=formats, forms=forms, precision=precision, seq_len=seq_len, options=parsed
-        )
+            formats=formats, forms=forms, precision=precision, seq_len=seq_len, options=parsed,
+            lengths=lengths,
+        )  # fmt: skip
     except ValueError as e:
         raise BadInput(str(e)) from None
     bundle = load_bundle(model)
@@ -90,8 +99,10 @@ def command(model, formats, streaming, precision, seq_len, options, out, as_json
             a.precision,
             kib(a.size_bytes),
             a.details.get("nodes", a.details.get("ops", "")),
+            a.details.get("padding", ""),
         )
         for a in artifacts
     ]
-    click.echo(table(rows, ["file", "format", "form", "precision", "size", "nodes/ops"]))
+    headers = ["file", "format", "form", "precision", "size", "nodes/ops", "padding"]
+    click.echo(table(rows, headers))
     click.echo(f"-> {out} (each file has a .json manifest)")

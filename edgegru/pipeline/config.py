@@ -128,13 +128,21 @@ class QuantizeSection:
             raise ValueError("logits_bits must be 8 or 16")
 
 
+LENGTHS_CHOICES = {"auto": None, "yes": True, "no": False}
+
+
 @dataclass
 class ExportSection:
     enabled: bool = True
     formats: list[str] = field(default_factory=lambda: ["onnx", "ort", "tflite"])
     forms: list[str] = field(default_factory=lambda: list(FORMS))
+    # full-sequence files take a lengths input: "auto" (when the model was trained on data with
+    # lengths), "yes" or "no" (docs/padding.md)
+    lengths: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.lengths not in LENGTHS_CHOICES:
+            raise ValueError(f"lengths must be one of {', '.join(LENGTHS_CHOICES)}")
         bad = [f for f in self.formats if f not in FORMATS]
         if bad:
             raise ValueError(f"unknown format {bad[0]!r} (known: {', '.join(FORMATS)})")

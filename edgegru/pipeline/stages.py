@@ -235,19 +235,21 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     from edgegru.bundle import load_bundle
     from edgegru.errors import BadInput
     from edgegru.export import ExportConfig, export
+    from edgegru.pipeline.config import LENGTHS_CHOICES
 
     e = ctx.config.export
     bundle = load_bundle(model_folder(ctx))
     final = ctx.out / "export"  # where ``folder`` goes when the stage completes
-    cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms))
-    artifacts = export(bundle, cfg, folder, final)
+    lengths = LENGTHS_CHOICES[e.lengths]
+    float_cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), lengths=lengths)
+    artifacts = export(bundle, float_cfg, folder, final)
     rows = [_row(a, final) for a in artifacts]
     skipped: list[str] = []
     quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
     for scheme, info in quantized.items():
         qbundle = load_bundle(ctx.results["quantize"].folder / info["bundle"])
         for fmt in e.formats:
-            cfg = ExportConfig(formats=(fmt,), forms=tuple(e.forms), precision=info["precision"])
+            cfg = dataclasses.replace(float_cfg, formats=(fmt,), precision=info["precision"])
             try:
                 written = export(qbundle, cfg, folder / scheme, final / scheme)
             except BadInput as err:

@@ -1,4 +1,4 @@
-"""The full-sequence graph: raw x [batch, time, features] (+ sequence_lens) -> y [batch, outputs].
+"""The full-sequence graph: raw x [batch, time, features] (+ lengths) -> y [batch, outputs].
 
     x -> [normalize] -> Transpose -> GRU/LSTM (one fused node per layer) -> head -> Gemm -> y
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgegru.export import padding
 from edgegru.export.onnx.cells import LayerOp, lower_layer
 from edgegru.export.onnx.graph import (
     Graph,
@@ -22,12 +23,18 @@ from edgegru.export.onnx.graph import (
 from edgegru.export.onnx.quant import head_weight, layer_weights
 from edgegru.types import Bundle, TensorInfo
 
+# what a file with ``lengths`` does with the padding (its manifest's ``padding_how``)
+PADDING_HOW = (
+    "each layer's GRU / LSTM node takes lengths as sequence_lens: the state stops at step n-1 "
+    "and ONNX Runtime writes zeros to Y past it; the head reads Y_h (last) or sum(Y) / n (mean)"
+)
+
 
 def io(bundle: Bundle, with_lengths: bool) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
     spec = bundle.spec
     inputs = [TensorInfo("x", ("batch", "time", spec.input_size), "float32")]
     if with_lengths:
-        inputs.append(TensorInfo("sequence_lens", ("batch",), "int32"))
+        inputs.append(TensorInfo(padding.INPUT, ("batch",), "int32"))
     return tuple(inputs), (TensorInfo("y", ("batch", spec.num_outputs), "float32"),)
 
 
@@ -52,7 +59,7 @@ def build(
     g = Graph()
     inputs, outputs = io(bundle, with_lengths)
     g.reserve(*(t.name for t in inputs + outputs))
-    lengths = "sequence_lens" if with_lengths else ""
+    lengths = padding.INPUT if with_lengths else ""
 
     plan = normalization_plan(spec, precision)
     x = normalize_nodes(g, spec, "x") if plan == "nodes" else "x"
@@ -98,8 +105,5 @@ def build(
     W_head = head_weight(g, bundle, precision)  # [O, H]
     b_head = g.const("head_b", bundle.weights["head.bias"])  # [O]
     g.node("Gemm", [pooled, W_head, b_head], ["y"], name="head", transB=1)
-    extra = {
-        "normalization": plan,
-        "sequence_lens": with_lengths,
-    }
+    extra = {"normalization": plan}
     return g, extra

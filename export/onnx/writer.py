@@ -1,8 +1,11 @@
 """The "onnx" export format: ``model.onnx`` (full sequence) and ``model.step.onnx`` (streaming).
 
+The full-sequence model takes a second input ``lengths`` [batch] int32 (ONNX GRU / LSTM's
+``sequence_lens``: padding ``masked``, docs/padding.md) when ``ExportConfig.lengths`` says so
+(``--lengths``; by default when the model was trained on variable-length data).
+
 Options (``ExportConfig.options``, ``--option KEY=VALUE``):
-  sequence_lens=yes|no  give the full-sequence model a second input ``sequence_lens`` [batch]
-                        int32 for variable-length batches [default: no, input x only]
+  sequence_lens=yes|no  the older spelling of ``--lengths`` / ``--no-lengths``
 
   int8_kernel=yes|no    int8-dynamic LSTM / peephole: ONNX Runtime's DynamicQuantizeLSTM (faster,
                         ORT only) or plain QDQ [default: yes]
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
-from edgegru.export import EXPORTERS, ExportConfig, make_artifact
+from edgegru.export import EXPORTERS, ExportConfig, make_artifact, padding
 from edgegru.export.onnx import graph, quant, sequence, step
 from edgegru.io import atomic_write_bytes
 from edgegru.types import Artifact, Bundle, TensorInfo
@@ -34,8 +37,10 @@ def _option(cfg: ExportConfig, key: str, default: str) -> bool:
     return _YES[value]
 
 
-def with_lengths(cfg: ExportConfig) -> bool:
-    return _option(cfg, "sequence_lens", "no")
+def with_lengths(cfg: ExportConfig, bundle: Bundle) -> bool:
+    if "sequence_lens" in cfg.options:
+        return _option(cfg, "sequence_lens", "no")
+    return cfg.resolved_lengths(bundle)
 
 
 def check_precision(fmt: str, cfg: ExportConfig, bundle: Bundle) -> None:
@@ -55,12 +60,14 @@ def build_model(
 ) -> tuple[Any, tuple[TensorInfo, ...], tuple[TensorInfo, ...], dict[str, Any]]:
     """The checked ModelProto of one form, its inputs and outputs and its manifest details."""
     if form == "sequence":
-        lengths = with_lengths(cfg)
+        lengths = with_lengths(cfg, bundle)
         g, extra = sequence.build(bundle, lengths, cfg.precision)
         inputs, outputs = sequence.io(bundle, lengths)
+        extra |= padding.fields(form, lengths, sequence.PADDING_HOW)
     else:
         g, extra = step.build(bundle, cfg.precision)
         inputs, outputs = step.io(bundle)
+        extra |= padding.fields(form, False)
     # {"x": {"0": "batch", "1": "time"}, ...}: the named (dynamic) axes of every input and output
     extra["dynamic_axes"] = {
         t.name: {str(i): d for i, d in enumerate(t.shape) if isinstance(d, str)}

@@ -73,6 +73,7 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
     from edgegru.io import atomic_write_bytes
 
     options = _check_options(bundle, cfg)
+    lengths = cfg.resolved_lengths(bundle)
     source = weights_sha256(bundle)
     if cfg.precision == "int8-static":
         from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
@@ -81,14 +82,15 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
         if form == "step":
             built = build_step_int8(bundle, options, source)
         else:
-            built = build_sequence_int8(bundle, cfg.resolved_seq_len(bundle), options, source)
+            T = cfg.resolved_seq_len(bundle)
+            built = build_sequence_int8(bundle, T, options, source, lengths)
     else:
         if cfg.precision == "int8-dynamic":
             options["weights"] = "int8"
         if form == "step":
             built = build_step(bundle, options, source)
         else:
-            built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source)
+            built = build_sequence(bundle, cfg.resolved_seq_len(bundle), options, source, lengths)
         if cfg.precision == "int8-dynamic":
             built.details["quantization"] = {
                 "scheme": "dynamic",

@@ -2,7 +2,8 @@
 metadata. The cell-specific part lives in ``lowerings/``; this file is the same for every cell.
 
 Tensor conventions (DESIGN.md section 5; batch fixed to 1):
-- sequence: x [1, T, F] raw input -> y [1, O] (logits or regression outputs), T fixed.
+- sequence: x [1, T, F] raw input (+ ``lengths`` [1] int32: ``lengths.py``) -> y [1, O]
+  (logits or regression outputs), T fixed.
 - step: x [1, F] and the states of ``ModelSpec.state_names`` (h, c [L, 1, H]; the mean head's
   sum [1, H] and count [1, 1]) -> y [1, O] and the states again as ``<name>_out``.
 """
@@ -14,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from edgegru.export import padding
 from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
+from edgegru.export.tflite.lengths import Lengths
 from edgegru.export.tflite.lowerings import Request, load
 from edgegru.export.tflite.metadata import NAME, metadata
 from edgegru.export.tflite.weights import head, layers
@@ -34,7 +37,7 @@ class Built:
 
 
 def _info(g: SubgraphBuilder, name: str, t: int) -> TensorInfo:
-    return TensorInfo(name, g.shape_of(t), "float32")
+    return TensorInfo(name, g.shape_of(t), np.dtype(ops.g_dtype(g, t)).name)
 
 
 def _linear(
@@ -72,19 +75,40 @@ def _finish(
     )
 
 
-def build_sequence(bundle: Bundle, seq_len: int, options: dict[str, Any], source: str) -> Built:
+def sequence_inputs(
+    g: SubgraphBuilder, spec: ModelSpec, seq_len: int, with_lengths: bool
+) -> tuple[dict[str, int], Lengths | None]:
+    """x [1, T, F] float32 (+ ``lengths`` [1] int32, clamped to 1..T inside)."""
+    inputs = {"x": g.tensor("x", (1, seq_len, spec.input_size))}
+    if not with_lengths:
+        return inputs, None
+    lengths = Lengths.add_input(g, seq_len)
+    return inputs | {padding.INPUT: lengths.input}, lengths
+
+
+def sequence_meta(seq_len: int, source: str, details: dict[str, Any], lengths) -> dict[str, Any]:
+    how = details.pop("padding_how", None)
+    return {
+        "form": "sequence", "seq_len": seq_len, "source_sha256": source, **details,
+        **padding.fields("sequence", lengths is not None, how),
+    }  # fmt: skip
+
+
+def build_sequence(
+    bundle: Bundle, seq_len: int, options: dict[str, Any], source: str, with_lengths: bool = False
+) -> Built:
     spec = bundle.spec
     lowering = load().get(spec.cell)
     m = ModelBuilder()
     g = m.subgraph("main")
-    x = g.tensor("x", (1, seq_len, spec.input_size))
-    req = Request(spec, layers(bundle), seq_len, dict(options))
-    pooled = lowering.sequence(m, g, x, req)
+    inputs, lengths = sequence_inputs(g, spec, seq_len, with_lengths)
+    req = Request(spec, layers(bundle), seq_len, dict(options), lengths)
+    pooled = lowering.sequence(m, g, inputs["x"], req)
     # a lowering may keep the head float32 in an int8-dynamic file (lstm.py says why)
     head_options = {} if pooled.details.get("head") == "float32" else options
     y = _linear(g, bundle, pooled.tensor, pooled.scale, head_options)
-    meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
-    return _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
+    meta = sequence_meta(seq_len, source, dict(pooled.details), lengths)
+    return _finish(m, g, bundle, (inputs, {"y": y}), meta)
 
 
 def _unstack(g: SubgraphBuilder, name: str, t: int, L: int, H: int) -> list[int]:
@@ -147,5 +171,6 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
         "layout": "step",
         "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
         "states": list(spec.state_names),
+        **padding.fields("step", False),
     }
     return _finish(m, g, bundle, (inputs, outputs), meta)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgegru.export import padding
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
@@ -29,6 +30,8 @@ from edgegru.export.tflite.graph import (
     _stack,
     _unstack,
     running_mean,
+    sequence_inputs,
+    sequence_meta,
     step_inputs,
 )
 from edgegru.export.tflite.lowerings import load_int8
@@ -83,19 +86,19 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
 
 
 def build_sequence_int8(
-    bundle: Bundle, seq_len: int, options: dict[str, Any], source: str
+    bundle: Bundle, seq_len: int, options: dict[str, Any], source: str, with_lengths: bool = False
 ) -> Built:
     model = build_reference(bundle)  # raises BadInput without calibrated ranges
     spec = bundle.spec
     lowering = load_int8().get(spec.cell)
     m = ModelBuilder()
     g = m.subgraph("main")
-    x = g.tensor("x", (1, seq_len, spec.input_size))
-    x_q = _normalize_quantize(g, model, x, spec.normalization is not None)
-    pooled = lowering.sequence(m, g, x_q, seq_len, model, options)
+    inputs, lengths = sequence_inputs(g, spec, seq_len, with_lengths)
+    x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
+    pooled = lowering.sequence(m, g, x_q, seq_len, model, options, lengths)
     y = _head(g, model, pooled.tensor)
-    meta = {"form": "sequence", "seq_len": seq_len, "source_sha256": source, **pooled.details}
-    built = _finish(m, g, bundle, ({"x": x}, {"y": y}), meta)
+    meta = sequence_meta(seq_len, source, dict(pooled.details), lengths)
+    built = _finish(m, g, bundle, (inputs, {"y": y}), meta)
     built.details |= _int8_details(bundle, model)
     return built
 
@@ -137,6 +140,7 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "layout": "step",
         "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
         "states": list(spec.state_names),
+        **padding.fields("step", False),
     }
     if getattr(lowering, "float_states", False):
         from edgegru.export.tflite.lowerings.lstm_int8 import RUNTIME

@@ -78,6 +78,29 @@ def div(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
     return _binary(g, "DIV", name, a, b)
 
 
+def maximum(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
+    return _binary(g, "MAXIMUM", name, a, b)
+
+
+def minimum(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
+    return _binary(g, "MINIMUM", name, a, b)
+
+
+def floor_div(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
+    return _binary(g, "FLOOR_DIV", name, a, b)
+
+
+def floor_mod(g: SubgraphBuilder, name: str, a: int, b: int) -> int:
+    return _binary(g, "FLOOR_MOD", name, a, b)
+
+
+def cast(g: SubgraphBuilder, name: str, x: int, dtype) -> int:
+    """CAST (cast.cc: the output tensor's type is the target; no options needed)."""
+    y = _out(g, name, g.shape_of(x), dtype)
+    g.op("CAST", [x], [y])
+    return y
+
+
 def _unary(g: SubgraphBuilder, code: str, name: str, x: int) -> int:
     y = _out(g, name, g.shape_of(x))
     g.op(code, [x], [y])

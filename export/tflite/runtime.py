@@ -63,7 +63,8 @@ def _compiled(data: bytes) -> Runner:
 
     def run(**inputs: np.ndarray) -> dict[str, np.ndarray]:
         for name, value in inputs.items():
-            ins[name].write(np.ascontiguousarray(value, np.float32))
+            a = np.asarray(value)  # an int32 input (lengths) keeps its type
+            ins[name].write(np.ascontiguousarray(a, a.dtype if a.dtype.kind == "i" else np.float32))
         cm.run_by_name(SIGNATURE, ins, outs)
         return {
             n: b.read(int(np.prod(shapes[n])), np.float32).reshape(shapes[n])

@@ -30,7 +30,7 @@ from tests.reference import random_weights, reference_forward
 TOL = 1e-5
 FORMATS_TESTED = {"onnx", "ort"}  # read by tests/export/test_formats_covered.py
 
-LENS = {"sequence_lens": "yes"}
+LENS = {"sequence_lens": "yes"}  # the older spelling of ExportConfig(lengths=True)
 
 
 def make_bundle(
@@ -91,13 +91,13 @@ def test_variable_length_with_sequence_lens(cell, layers, head):
     X = rng.standard_normal((4, 10, 3)).astype(np.float32)
     lengths = np.array([10, 3, 7, 1], np.int32)
     sess = session(bundle, "sequence", **LENS)
-    (got,) = sess.run(None, {"x": X, "sequence_lens": lengths})
+    (got,) = sess.run(None, {"x": X, "lengths": lengths})
     ref = reference_forward(bundle.spec, bundle.weights, X, lengths)
     np.testing.assert_allclose(got, ref, atol=TOL)
     np.testing.assert_allclose(got, torch_forward(bundle, X, lengths), atol=TOL)
     for b, n in enumerate(lengths):
         X[b, n:] = rng.standard_normal((10 - n, 3)) * 100  # garbage past the end changes nothing
-    np.testing.assert_allclose(sess.run(None, {"x": X, "sequence_lens": lengths})[0], got, atol=TOL)
+    np.testing.assert_allclose(sess.run(None, {"x": X, "lengths": lengths})[0], got, atol=TOL)
 
 
 @pytest.mark.parametrize("cell", CELLS.names())
@@ -216,7 +216,7 @@ def test_manifest_and_metadata(tmp_path):
     assert seq.format == "onnx" and seq.form == "sequence" and seq.precision == "float32"
     assert [(t.name, t.shape, t.dtype) for t in seq.inputs] == [
         ("x", ("batch", "time", 3), "float32"),
-        ("sequence_lens", ("batch",), "int32"),
+        ("lengths", ("batch",), "int32"),
     ]
     assert [(t.name, t.shape) for t in seq.outputs] == [("y", ("batch", 4))]
     assert [t.name for t in step.inputs] == ["x", "h", "c", "sum", "count"]
@@ -228,7 +228,8 @@ def test_manifest_and_metadata(tmp_path):
     assert seq.details["opset"] == graph.OPSET and seq.details["op_types"]["LSTM"] == 2
     assert seq.details["dynamic_axes"]["x"] == {"0": "batch", "1": "time"}
     assert step.details["dynamic_axes"]["c_out"] == {"1": "batch"}
-    assert seq.details["sequence_lens"] is True
+    assert seq.details["lengths"] is True and seq.details["padding"] == "masked"
+    assert step.details["padding"] == "not fed"
     model = onnx.load(tmp_path / "model.onnx")
     assert seq.details["nodes"] == len(model.graph.node)
     onnx.checker.check_model(model, full_check=True)
@@ -237,7 +238,7 @@ def test_manifest_and_metadata(tmp_path):
     assert json.loads(props["normalization"]) == {
         "mean": [0.5, -1.0, 2.0], "std": [2.0, 0.5, 1.5], "applied": "folded"
     }  # fmt: skip
-    assert json.loads(props["sequence_lens"]) is True
+    assert json.loads(props["lengths"]) is True
     assert props["source_sha256"] == weights_sha256(bundle)
     assert (
         props["edgegru_version"] and ModelSpec.from_json(json.loads(props["spec"])) == bundle.spec
@@ -270,7 +271,8 @@ def test_cli_exports_onnx_and_ort(cli, bundle_dir, tmp_path):
     for name in ("model.onnx", "model.step.onnx", "model.ort", "model.step.ort"):
         assert name in proc.stdout and (out / (name + ".json")).is_file()
     (row,) = [r for r in proc.stdout.splitlines() if r.startswith("model.onnx ")]
-    assert row.split()[-1] == "6"  # the node count of the 2-layer sequence graph
+    # the node count of the 2-layer sequence graph; no lengths input (trained on full rows)
+    assert row.split()[-2:] == ["6", "processed"]
     assert proc.stderr == ""  # ONNX Runtime's converter chatter stays inside
     proc = cli("export", str(bundle_dir), "--streaming", "--json", "-o", str(tmp_path / "s"))
     assert proc.returncode == 0, proc.stderr

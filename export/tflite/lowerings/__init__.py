@@ -5,7 +5,8 @@ One cell = one module here that registers a ``CellLowering`` with ``@LOWERINGS.r
 
 - ``sequence``: the recurrence over a fixed T on x [1, T, I] (already raw-input: the
   normalization is folded into the first layer's weights), returning the pooled top-layer state
-  the head reads (the last h, or the sum of h over time with the head scaled by 1/T);
+  the head reads (the last h, or the sum of h over time with the head scaled by 1/T); with
+  ``req.lengths`` the h of the last valid step or the mean over the valid steps (``lengths.py``);
 - ``step``: one time step on x_t [1, I] with every state a plain tensor (the app owns it).
 """
 
@@ -29,6 +30,7 @@ class Request:
     layers: list[Layer]
     seq_len: int
     options: dict[str, Any] = field(default_factory=dict)
+    lengths: Any = None  # edgegru.export.tflite.lengths.Lengths: the file takes ``lengths``
 
 
 @dataclass(frozen=True)

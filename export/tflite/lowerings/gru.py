@@ -41,6 +41,7 @@ import numpy as np
 
 from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
+from edgegru.export.tflite.lengths import Lengths, pick
 from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import Layer, f32
 
@@ -182,6 +183,70 @@ def default_steps_per_iteration(layers: list[GruWeights]) -> int:
     return max(fits, default=1)
 
 
+# what a file with ``lengths`` does with the padding (its manifest's ``padding_how``)
+PADDING_HOW = {
+    "unrolled": "all T steps run; the head reads the top layer's h at step n-1 (last) or the "
+    "running sum at step n-1 divided by n (mean), n = lengths clamped to 1..T",
+    "loop": "the WHILE stops after ceil(n/S) iterations; the head reads the top layer's h at "
+    "step n-1 (last) or the sum over steps 0..n-1 divided by n (mean)",
+}
+
+
+def _add(g: SubgraphBuilder, name: str, acc: int | None, h: int) -> int:
+    return h if acc is None else ops.add(g, name, acc, h)
+
+
+def _mean(g: SubgraphBuilder, total: int, lengths: Lengths) -> int:
+    return ops.div(g, "mean", total, lengths.count())
+
+
+def unrolled_pool(
+    g: SubgraphBuilder, tops: list[int], mean: bool, lengths: Lengths, accumulate
+) -> int:
+    """The top layer's h at step n-1, or (mean) the running sum at step n-1: every step's value
+    stacked and one row GATHERed (``accumulate(g, name, acc, h)`` adds one step to the sum)."""
+    rows = tops
+    if mean:
+        rows, acc = [], None
+        for t, h in enumerate(tops):
+            acc = accumulate(g, f"sum{t}", acc, h)
+            rows.append(acc)
+    return pick(g, "valid", rows, lengths.last())
+
+
+class LoopVars:
+    """The WHILE's extra loop variables of a file with ``lengths``: the iteration count
+    ceil(n / S) (the condition reads it) and the top h (or the running sum) after each of the
+    first S - 1 steps of an iteration, so that the step n-1 can end an iteration anywhere."""
+
+    def __init__(self, lengths: Lengths | None, S: int, mean: bool) -> None:
+        self.lengths, self.S = lengths, S
+        what = "sum" if mean else "top"
+        after = [f"{what}_after{s}" for s in range(S - 1)]
+        self.names = [] if lengths is None else ["n_iter", *after]
+
+    def init(self, g: SubgraphBuilder, zero: int) -> list[int]:
+        if self.lengths is None:
+            return []
+        return [self.lengths.iterations(self.S), *[zero] * (self.S - 1)]
+
+    def condition(self, cond: SubgraphBuilder, cv: list[int], names: list[str], N: int) -> None:
+        """i < N, or i < n_iter with ``lengths``."""
+        if self.lengths is None:
+            limit = cond.const("n", np.array([N], np.int32))
+        else:
+            limit = cv[names.index("n_iter")]
+        cond.set_io(cv, [ops.less(cond, "go", cv[0], limit)])
+
+    def body_outputs(self, extra: list[int], per_step: list[int]) -> list[int]:
+        """n_iter unchanged (no copy), the values after steps 0..S-2 of this iteration."""
+        return [] if self.lengths is None else [extra[0], *per_step[: self.S - 1]]
+
+    def result(self, g: SubgraphBuilder, extra: list[int], final: int) -> int:
+        assert self.lengths is not None
+        return pick(g, "valid", [*extra[1:], final], self.lengths.within(self.S))
+
+
 class GruLowering:
     layouts = LAYOUTS
 
@@ -196,6 +261,10 @@ class GruLowering:
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
             _, tops = _run_steps(g, layers, [(gx, t, 0) for t in range(T)], [None] * L)
+            if req.lengths is not None:
+                pooled = unrolled_pool(g, tops, mean, req.lengths, _add)
+                details["padding_how"] = PADDING_HOW["unrolled"]
+                return Pooled(_mean(g, pooled, req.lengths) if mean else pooled, 1.0, details)
             if not mean:
                 return Pooled(tops[-1], 1.0, details)
             acc = tops[0]
@@ -210,8 +279,9 @@ class GruLowering:
         gx2 = ops.reshape(g, "l0/gx2", gx, (N, S * 3 * H))  # row i: the steps of iteration i
         zero = g.const("zeros", np.zeros((1, H), np.float32))
         i0 = g.const("i0", np.zeros(1, np.int32))
-        init = [i0, *([zero] * L), *([zero] if mean else []), gx2]
-        names = ["i", *[f"h{k}" for k in range(L)], *(["sum"] if mean else []), "gx2"]
+        lv = LoopVars(req.lengths, S, mean)
+        init = [i0, *([zero] * L), *([zero] if mean else []), *lv.init(g, zero), gx2]
+        names = ["i", *[f"h{k}" for k in range(L)], *(["sum"] if mean else []), *lv.names, "gx2"]
         cond, body = m.subgraph("cond"), m.subgraph("body")
 
         def loop_vars(sg: SubgraphBuilder) -> list[int]:
@@ -221,7 +291,7 @@ class GruLowering:
             ]
 
         cv = loop_vars(cond)
-        cond.set_io(cv, [ops.less(cond, "go", cv[0], cond.const("n", np.array([N], np.int32)))])
+        lv.condition(cond, cv, names, N)
 
         bv = loop_vars(body)
         i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
@@ -234,15 +304,24 @@ class GruLowering:
             src = [(row, 0, s * 3 * H) for s in range(S)]
         finals, tops = _run_steps(body, layers, src, list(bv[1 : 1 + L]))
         outs = [i_next, *finals]
+        sums = []
         if mean:
             acc = bv[1 + L]
             for s, h in enumerate(tops):
                 acc = ops.add(body, f"sum{s}", acc, h)
+                sums.append(acc)
             outs.append(acc)
+        extra = bv[2 + L if mean else 1 + L : -1]
+        outs += lv.body_outputs(extra, sums if mean else tops)
         body.set_io(bv, [*outs, bv[-1]])  # gx2 returned as is: no copy per iteration
 
         res = ops.while_(g, "loop", init, cond, body)
-        return Pooled(res[1 + L] if mean else res[L], 1.0 / T if mean else 1.0, details)
+        final = res[1 + L] if mean else res[L]
+        if req.lengths is None:
+            return Pooled(final, 1.0 / T if mean else 1.0, details)
+        details["padding_how"] = PADDING_HOW["loop"]
+        pooled = lv.result(g, res[2 + L if mean else 1 + L : -1], final)
+        return Pooled(_mean(g, pooled, req.lengths) if mean else pooled, 1.0, details)
 
     def step(
         self, g: SubgraphBuilder, x_t: int, states: States, req: Request

@@ -38,12 +38,16 @@ import numpy as np
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
+from edgegru.export.tflite.lengths import Lengths
 from edgegru.export.tflite.lowerings import INT8_LOWERINGS
 from edgegru.export.tflite.lowerings.gru import (
     LAYOUTS,
+    PADDING_HOW,
     RUNTIME,
+    LoopVars,
     stack_rows,
     steps_per_iteration,
+    unrolled_pool,
 )
 from edgegru.quantize.reference import Int8GruLayer, Int8GruModel
 
@@ -157,9 +161,11 @@ def default_steps_per_iteration(model: Int8GruModel) -> int:
     return max(fits, default=1)
 
 
-def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, T: int) -> int:
-    """Mean head: (sum of DEQUANTIZE(h_t)) / T -> QUANTIZE at head.pool."""
-    mean = ops.div(g, "mean", acc, g.const("T", np.full((1, 1), T, np.float32)))
+def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -> int:
+    """Mean head: (sum of DEQUANTIZE(h_t)) / n -> QUANTIZE at head.pool (n: T, or the file's
+    lengths)."""
+    count = n.count() if isinstance(n, Lengths) else g.const("T", np.full((1, 1), n, np.float32))
+    mean = ops.div(g, "mean", acc, count)
     return q8.quantize(g, "pool", mean, model.q_pool)
 
 
@@ -168,7 +174,7 @@ class GruInt8Lowering:
 
     def sequence(
         self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Int8GruModel,
-        options: dict,
+        options: dict, lengths: Lengths | None = None,
     ) -> Int8Pooled:  # fmt: skip
         """x_q [1, T, I] int8 at the input point -> the int8 tensor the head reads."""
         layout = options.get("layout", DEFAULT_LAYOUT)
@@ -182,6 +188,10 @@ class GruInt8Lowering:
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
             _, tops = _run_steps(g, consts, [(gx_rz, gx_n, t, 0) for t in range(T)], h0)
+            if lengths is not None:
+                details["padding_how"] = PADDING_HOW["unrolled"]
+                pooled = unrolled_pool(g, tops, mean, lengths, _accumulate)
+                return Int8Pooled(_pool(g, model, pooled, lengths) if mean else pooled, details)
             if not mean:
                 return Int8Pooled(tops[-1], details)
             acc = None
@@ -198,11 +208,14 @@ class GruInt8Lowering:
         i0 = g.const("i0", np.zeros(1, np.int32))
         init = [i0, *h0]
         names = ["i", *[f"h{k}" for k in range(L)]]
+        zero = h0[-1]  # the top layer's h = 0, int8
         if mean:
-            init.append(g.const("zeros", np.zeros((1, H), np.float32)))
+            zero = g.const("zeros", np.zeros((1, H), np.float32))
+            init.append(zero)
             names.append("sum")
-        init += [rz2, n2]
-        names += ["gx_rz2", "gx_n2"]
+        lv = LoopVars(lengths, S, mean)
+        init += [*lv.init(g, zero), rz2, n2]
+        names += [*lv.names, "gx_rz2", "gx_n2"]
         cond, body = m.subgraph("cond"), m.subgraph("body")
 
         def loop_vars(sg: SubgraphBuilder) -> list[int]:
@@ -212,7 +225,7 @@ class GruInt8Lowering:
             ]
 
         cv = loop_vars(cond)
-        cond.set_io(cv, [ops.less(cond, "go", cv[0], cond.const("n", np.array([N], np.int32)))])
+        lv.condition(cond, cv, names, N)
 
         bv = loop_vars(body)
         i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
@@ -232,17 +245,22 @@ class GruInt8Lowering:
         body_consts = [_Consts(body, k, layer) for k, layer in enumerate(model.layers)]
         finals, tops = _run_steps(body, body_consts, src, list(bv[1 : 1 + L]))
         outs = [i_next, *finals]
+        sums = []
         if mean:
             acc = bv[1 + L]
             for s, h in enumerate(tops):
                 acc = _accumulate(body, f"sum{s}", acc, h)
+                sums.append(acc)
             outs.append(acc)
+        outs += lv.body_outputs(bv[2 + L if mean else 1 + L : -2], sums if mean else tops)
         body.set_io(bv, [*outs, bv[-2], bv[-1]])  # the projections returned as is: no copy
 
         res = ops.while_(g, "loop", init, cond, body)
-        if mean:
-            return Int8Pooled(_pool(g, model, res[1 + L], T), details)
-        return Int8Pooled(res[L], details)
+        final = res[1 + L] if mean else res[L]
+        if lengths is not None:
+            details["padding_how"] = PADDING_HOW["loop"]
+            final = lv.result(g, res[2 + L if mean else 1 + L : -2], final)
+        return Int8Pooled(_pool(g, model, final, lengths or T) if mean else final, details)
 
     def step(
         self, g: SubgraphBuilder, x_q: int, h_q: list[int], model: Int8GruModel

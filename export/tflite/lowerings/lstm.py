@@ -29,9 +29,17 @@ import numpy as np
 
 from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder, schema
+from edgegru.export.tflite.lengths import masked_sum
 from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
 from edgegru.export.tflite.weights import f32
 
+# Lengths (``lengths.py``): the fused op has no per-step mask, so it runs all T steps; its output
+# at step t depends on steps <= t only, so reading the valid steps' outputs gives the masked
+# recurrence's answer for the cost of a GATHER (last) or a MUL by the mask before the SUM (mean).
+PADDING_HOW = (
+    "the fused LSTM runs all T steps; the head reads its output at step n-1 (last) or the "
+    "mean of its outputs at steps 0..n-1 (mean), n = lengths clamped to 1..T"
+)
 RESET_CELL_CLIP = 1e-30  # a normal float32 (> 1.2e-38): the reset op's state bound
 RUNTIME = (
     "Interpreter (the fused LSTM keeps its state in variable tensors, which LiteRT's "
@@ -108,6 +116,13 @@ class LstmLowering:
             # between the calls restores the 87, measured). The float head costs 3 * H * O
             # more bytes and is as fast under every resolver.
             details["head"] = "float32"
+        if req.lengths is not None:
+            details["padding_how"] = PADDING_HOW
+            if req.spec.head == "mean":
+                total = masked_sum(g, "sum", inp, req.lengths)
+                return Pooled(ops.div(g, "mean", total, req.lengths.count()), 1.0, details)
+            rows = ops.reshape(g, "y_rows", inp, (T, H))
+            return Pooled(ops.gather(g, "last", rows, req.lengths.last()), 1.0, details)
         if req.spec.head == "mean":
             return Pooled(ops.reduce_sum(g, "sum", inp, 1), 1.0 / T, details)
         return Pooled(ops.slice_(g, "last", inp, [0, T - 1, 0], [1, 1, H]), 1.0, details)

@@ -34,8 +34,10 @@ import numpy as np
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import Quantization, SubgraphBuilder, schema
+from edgegru.export.tflite.lengths import Lengths, masked_sum
 from edgegru.export.tflite.lowerings import INT8_LOWERINGS
 from edgegru.export.tflite.lowerings.gru_int8 import Int8Pooled
+from edgegru.export.tflite.lowerings.lstm import PADDING_HOW
 from edgegru.quantize.lstm_kernels import GATE_SCALE
 from edgegru.quantize.reference_lstm import Int8LstmLayer, Int8LstmModel
 
@@ -108,8 +110,9 @@ class LstmInt8Lowering:
     float_states = True  # ``step`` takes and returns the app's float32 states
 
     def sequence(
-        self, m, g: SubgraphBuilder, x_q: int, T: int, model: Int8LstmModel, options: dict
-    ) -> Int8Pooled:
+        self, m, g: SubgraphBuilder, x_q: int, T: int, model: Int8LstmModel, options: dict,
+        lengths: Lengths | None = None,
+    ) -> Int8Pooled:  # fmt: skip
         """x_q [1, T, I] int8 at the input point -> the int8 tensor the head reads."""
         H = model.layers[0].R.shape[1]
         zeros = g.const("zero_state", np.zeros((1, H), np.float32))
@@ -120,11 +123,20 @@ class LstmInt8Lowering:
                 _write_state(g, zeros, s)
             inp = _lstm_op(g, f"l{k}", inp, layer, state, T)
         details = {"layout": "fused", "runtime": RUNTIME, "cell_state": "int16"}
+        if lengths is not None:
+            details["padding_how"] = PADDING_HOW
         if model.head_kind == "mean":
             d = q8.dequantize(g, "h_all", inp)  # [1, T, H] float32
-            s = ops.reduce_sum(g, "sum", d, 1)
-            mean = ops.div(g, "mean", s, g.const("T", np.full((1, 1), T, np.float32)))
+            if lengths is None:
+                s = ops.reduce_sum(g, "sum", d, 1)
+                count = g.const("T", np.full((1, 1), T, np.float32))
+            else:  # masked steps add exact zeros: the reference's sum over the valid steps
+                s, count = masked_sum(g, "sum", d, lengths), lengths.count()
+            mean = ops.div(g, "mean", s, count)
             return Int8Pooled(q8.quantize(g, "pool", mean, model.q_pool), details)
+        if lengths is not None:  # the int8 output row at step n-1: a GATHER, exact
+            rows = ops.reshape(g, "y_rows", inp, (T, H))
+            return Int8Pooled(ops.gather(g, "last", rows, lengths.last()), details)
         last = ops.slice_(g, "last", inp, [0, T - 1, 0], [1, 1, H])
         return Int8Pooled(ops.reshape(g, "last/flat", last, (1, H)), details)
 
