@@ -320,14 +320,15 @@ def validate(model, plan, X, lengths, notes):
         if fixed > T:
             X = np.concatenate([X, np.zeros((N, fixed - T, X.shape[2]), X.dtype)], axis=1)
             notes.append(f"inputs zero-padded from T={T} to the artifact's fixed T={fixed}")
-        if lengths is not None and (lengths != fixed).any():
-            notes.append(
-                "the artifact has no length input: sequences shorter than "
-                f"T={fixed} ran over their padding"
-            )
-        lengths = None
+            T = fixed
+        if plan.lengths is None:
+            lengths = None  # no length input: every row runs all T steps, over its padding
     if plan.lengths is None and lengths is not None:
         groups = _groups(lengths, N, batch)  # equal lengths run together, cut to their length
+        notes.append(
+            "no length input, dynamic T: each row ran cut to its own length "
+            "(rows of equal length batched together)"
+        )
     else:
         groups = ((T, idx) for _, idx in _groups(None, N, batch))
     for length, idx in groups:
