@@ -2,7 +2,7 @@
 
 For each shipped classification dataset, trains the README's GRU-32, quantizes it (static and
 dynamic), exports every format x form x precision the exporters make, and runs
-``edgegru check --no-default-budgets --json`` on the whole test split and on the 64 evenly spaced
+``edgegru check --json`` (default budgets on) on the whole test split and on the 64 evenly spaced
 rows the pipeline uses on emulated targets. Records each file's accuracy drop and agreement
 against the float model on the rows as given (with their lengths), and whether the default
 budgets would pass it. Writes bench/results/check_defaults.json; docs/checks.md quotes it.
@@ -69,8 +69,7 @@ def measure(name: str, folder: Path, epochs: int) -> dict[str, Any]:
         fmt_args = [a for f in formats for a in ("--format", f)]
         edgegru("export", str(run / source), *fmt_args, "--precision", precision, "-o", str(out))
         files += sorted(str(p) for p in out.iterdir() if p.suffix != ".json")
-    common = ["--reference", str(run / "float"), "--no-default-budgets", "--json",
-              "--runs", "3", "--warmup", "1"]  # fmt: skip
+    common = ["--reference", str(run / "float"), "--json", "--runs", "3", "--warmup", "1"]
     part = subset(name, folder)
     result = {}
     splits = {"test": ["--dataset", name]}
@@ -87,11 +86,44 @@ def measure(name: str, folder: Path, epochs: int) -> dict[str, Any]:
                 "float_accuracy": r["reference_accuracy"],
                 "accuracy_drop_pts": r["accuracy_drop_pts"],
                 "agreement": r["agreement"],
-                "padded": any("ran over their zero padding" in n for n in r["notes"]),
+                "discordant": r["discordant"],
+                "padded": r["padded_rows"] > 0,
+                "defaults_broken": sorted(b["name"] for b in r["broken"] if b["default"]),
             }
             for r in rows
         ]
     return result
+
+
+def markdown(datasets: dict[str, Any]) -> str:
+    """The table docs/checks.md quotes: per dataset and rows checked, the worst drop and
+    agreement of the float and int8 files that honour the lengths, of the fixed-T files without
+    a length input, and which files the default budgets fail."""
+    lines = [
+        "| dataset | rows | float32 files: drop, agreement | int8 files: largest drop, lowest "
+        "agreement | fixed-T files run over padding | fail the defaults |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def worst(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "-"
+        drop = max(r["accuracy_drop_pts"] for r in rows)
+        return f"{drop:.2f} pts, {min(r['agreement'] for r in rows):.4f}"
+
+    for name, splits in datasets.items():
+        for split, rows in splits.items():
+            honest = [r for r in rows if not r["padded"]]
+            fails = [r for r in rows if r["defaults_broken"]]
+            which = " (all fixed-T without lengths)" if all(r["padded"] for r in fails) else ""
+            lines.append(
+                f"| {name} | {split} ({rows[0]['n']}) "
+                f"| {worst([r for r in honest if r['precision'] == 'float32'])} "
+                f"| {worst([r for r in honest if r['precision'] != 'float32'])} "
+                f"| {worst([r for r in rows if r['padded']])} "
+                f"| {len(fails)} of {len(rows)}{which if fails else ''} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = measure(name, Path(tmp), args.epochs)
             print(name, json.dumps(results[name], indent=1), flush=True)
     path = write_results("check_defaults", {"epochs": args.epochs, "datasets": results})
+    print(markdown(results))
     print(f"-> {path}")
     return 0
 
