@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgegru.bundle import save_bundle
+from tests.conftest import assert_one_line_error
 from tests.targets import artifacts as A
 
 
@@ -121,3 +122,29 @@ def test_targets_list(cli):
     assert proc.returncode == 0, proc.stderr
     names = [t["target"] for t in json.loads(proc.stdout)]
     assert names[0] == "local" and any(n.startswith("qemu-aarch64") for n in names)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--max-size-kb", "int9=3"), "unknown scope 'int9'"),
+        (("--max-size-kb", "int8=x"), "give a number or SCOPE=NUMBER"),
+        (("--min-agreement", "int8=1.5"), "fraction in [0, 1]"),
+    ],
+)
+def test_bad_budget_exits_2_before_any_run(cli, project, option, message):
+    root, files = project
+    assert_one_line_error(check(cli, root, str(files[0]), *option), message)
+
+
+def test_scoped_budget_applies_to_its_files_only(cli, project):
+    root, files = project
+    by_format = {f.suffix: f for f in files if ".step." not in f.name}
+    args = [str(by_format[".onnx"]), str(by_format[".ort"]), "--max-size-kb", "ort=0.01"]
+    proc = check(cli, root, *args, "--json")
+    assert proc.returncode == 1, proc.stderr
+    broken = json.loads(proc.stdout)["broken"]
+    assert [(b["artifact"].rsplit(".", 1)[1], b["budget"]) for b in broken] == [
+        ("ort", "--max-size-kb ort=0.01")
+    ]
+    assert "--max-size-kb ort=0.01" in proc.stderr
