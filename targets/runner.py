@@ -309,6 +309,8 @@ def validate(model, plan, X, lengths, notes):
             for k, i in enumerate(idx):
                 ys[i] = y[k]
         return np.stack(ys)
+    if plan.lengths is not None and lengths is None:
+        lengths = np.full(N, T, np.int64)  # the rows' own T, also after padding to a fixed T
     if plan.fixed_time is not None:
         fixed = plan.fixed_time
         if fixed < T:
@@ -320,24 +322,27 @@ def validate(model, plan, X, lengths, notes):
         if fixed > T:
             X = np.concatenate([X, np.zeros((N, fixed - T, X.shape[2]), X.dtype)], axis=1)
             notes.append(f"inputs zero-padded from T={T} to the artifact's fixed T={fixed}")
-            if plan.lengths is not None and lengths is None:
-                lengths = np.full(N, T, np.int64)  # the rows' own length, not the padded T
+            T = fixed
         if plan.lengths is None:
             if lengths is not None and (lengths != fixed).any():
                 notes.append(
                     "the artifact has no length input: sequences shorter than "
                     f"T={fixed} ran over their padding"
                 )
-            lengths = None
+            lengths = None  # no length input: every row runs all T steps, over its padding
     if plan.lengths is None and lengths is not None:
         groups = _groups(lengths, N, batch)  # equal lengths run together, cut to their length
     else:
         groups = ((T, idx) for _, idx in _groups(None, N, batch))
+    if plan.lengths is None and lengths is not None and (lengths < T).any():
+        notes.append(
+            "no length input, dynamic T: each row ran cut to its own length "
+            "(rows of equal length batched together)"
+        )
     for length, idx in groups:
         feeds = {plan.x["name"]: np.ascontiguousarray(X[idx, :length])}
         if plan.lengths is not None:
-            L = lengths[idx] if lengths is not None else np.full(len(idx), length)
-            feeds[plan.lengths["name"]] = L.astype(_dtype(plan.lengths["dtype"]))
+            feeds[plan.lengths["name"]] = lengths[idx].astype(_dtype(plan.lengths["dtype"]))
         y = model.run(feeds)[plan.y]
         for k, i in enumerate(idx):
             ys[i] = y[k]

@@ -97,18 +97,38 @@ class CheckInputs:
     reference: Reference | None = None
 
 
-def _device_inputs(artifact: Artifact, data: SequenceData) -> tuple[np.ndarray, np.ndarray | None]:
-    """What the device will compute on: a fixed-T artifact without a length input sees the rows
-    zero-padded to its T (runner.py does the same), so the float model must see them too."""
+def over_padding(artifact: Artifact, data: SequenceData) -> tuple[np.ndarray, int] | None:
+    """(rows zero-padded to T, how many rows are shorter) when the file runs this data over its
+    padding, as a device would: a fixed-T sequence file without a length input steps through
+    every padded row to T. None when it computes on the rows as given (a length input, a step
+    file, or a dynamic-T file, which the runner feeds each row cut to its own length)."""
     X, lengths = data.X, data.lengths
     T_fix = artifact.inputs[0].shape[1] if artifact.form == "sequence" else None
-    has_len = any(t.dtype.startswith("int") for t in artifact.inputs[1:])
-    if isinstance(T_fix, int) and not has_len:
-        if X.shape[1] < T_fix:
-            pad = np.zeros((len(X), T_fix - X.shape[1], X.shape[2]), X.dtype)
-            X = np.concatenate([X, pad], axis=1)
-        return X, None
-    return X, lengths
+    if not isinstance(T_fix, int) or has_length_input(artifact):
+        return None
+    L = np.full(len(X), X.shape[1]) if lengths is None else np.asarray(lengths)
+    short = int((T_fix > L).sum())
+    if short == 0:
+        return None
+    if X.shape[1] < T_fix:
+        X = np.concatenate([X, np.zeros((len(X), T_fix - X.shape[1], X.shape[2]), X.dtype)], 1)
+    return X, short
+
+
+def has_length_input(artifact: Artifact) -> bool:
+    """The runner's rule: a sequence file's integer input after x is its length input."""
+    return artifact.form == "sequence" and any(
+        t.dtype.startswith("int") for t in artifact.inputs[1:]
+    )
+
+
+def padding_note(artifact: Artifact, short: int, n: int) -> str:
+    T = artifact.inputs[0].shape[1]
+    return (
+        f"fixed T={T}, no length input: {short} of {n} rows shorter than T ran over their zero "
+        "padding, as on a device; accuracy, drop and agreement are against the float model on "
+        "the rows with their lengths, max|err| against it over the same padding"
+    )
 
 
 def run_check(
@@ -118,7 +138,8 @@ def run_check(
     cfg: RunConfig,
     budgets: Budgets,
 ) -> list[CheckRow]:
-    loaded = [load_manifest(a) for a in artifacts]
+    # once each: a shell glob can name a file and its manifest
+    loaded = list({m[0].resolve(): m for m in map(load_manifest, artifacts)}.values())
     F = inputs.data.X.shape[2]
     for model, _, artifact in loaded:
         if artifact.spec.input_size != F:
@@ -127,7 +148,13 @@ def run_check(
             )
     devices = [make_target(t) for t in targets]  # every target string is checked first
     rows: list[CheckRow] = []
-    references: dict[tuple, np.ndarray] = {}
+    references: dict[object, np.ndarray] = {}
+
+    def float_model(key: object, X: np.ndarray, L: np.ndarray | None) -> np.ndarray:
+        if key not in references:
+            references[key] = inputs.reference(X, L)  # type: ignore[misc]
+        return references[key]
+
     with owned_temp_dir("check") as tmp:
         data_file = Path(tmp) / "data.npz"
         d = inputs.data
@@ -139,14 +166,17 @@ def run_check(
             with device:
                 for model, manifest, artifact in loaded:
                     result = device.run(model, manifest, data_file, cfg)
-                    ref = None
+                    truth = parity = None
+                    padded = over_padding(artifact, d)
                     if inputs.reference is not None and device.has_outputs:
-                        X, L = _device_inputs(artifact, d)
-                        key = (X.shape, L is None)
-                        if key not in references:
-                            references[key] = inputs.reference(X, L)
-                        ref = references[key]
-                    row = make_row(device.name, artifact, result, d.y, ref, inputs.task)
+                        # the truth: the float model on the rows as given, with their lengths
+                        truth = float_model("as given", d.X, d.lengths)
+                        if padded is not None:
+                            parity = float_model(padded[0].shape, padded[0], None)
+                    row = make_row(device.name, artifact, result, d.y, truth, inputs.task, parity)
+                    if padded is not None:
+                        row.padded_rows = padded[1]
+                        row.notes.append(padding_note(artifact, padded[1], len(d.X)))
                     row.artifact = str(model)
                     apply_budgets(row, budgets)
                     rows.append(row)

@@ -51,12 +51,26 @@ def test_default_config_and_json_round_trip():
         ("[export]\nformats = ['onxx']\n", "unknown format 'onxx'"),
         ("[export]\nlengths = 'maybe'\n", "lengths must be one of auto, yes, no"),
         ("[data\n", "not valid TOML"),
+        ("[check]\nmax_size_kb = { int9 = 1 }\n", "unknown scope 'int9'"),
+        ("[check]\nmax_size_kb = { int8 = 'x' }\n", "max_size_kb must be float"),
+        ("[check]\ndefault_budgets = 1\n", "default_budgets must be bool"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, text, needle):
     with pytest.raises(BadInput, match=None) as e:
         load_config(write(tmp_path, text))
     assert needle in str(e.value)
+
+
+def test_check_budgets_are_the_cli_budgets(tmp_path):
+    text = "[check]\nmax_accuracy_drop = 2\nmax_size_kb = { all = 64, int8 = 16 }\n"
+    c = load_config(write(tmp_path, text + "default_budgets = false\n")).check
+    assert c.limit_on("max_size_kb", "tflite", "int8-static").value == 16
+    assert c.limit_on("max_size_kb", "onnx", "float32").value == 64
+    assert c.limit_on("min_agreement", "onnx", "float32") is None  # defaults off
+    c = load_config(write(tmp_path, text)).check
+    assert c.limit_on("min_agreement", "onnx", "float32").default
+    assert c.limit_on("max_accuracy_drop", "onnx", "float32").value == 2
 
 
 def test_pipeline_runs_skips_and_reruns(cli, tmp_path):
@@ -125,11 +139,23 @@ def test_typo_in_config_exits_2_and_keeps_results(cli, tmp_path):
 
 
 def test_broken_budget_exits_1_with_the_report(cli, tmp_path):
-    cfg = write(tmp_path, TINY.replace("[check]", "[check]\nmax_size_kb = 1.0"))
+    """A size budget scoped to the TFLite files: a short table on stderr, one line naming the
+    budget, the full list of file x target pairs in results.json, the table in the report."""
+    cfg = write(tmp_path, TINY.replace("[check]", "[check]\nmax_size_kb = { tflite = 1.0 }"))
     proc = cli("pipeline", str(cfg), "-o", str(tmp_path / "o"))
     assert proc.returncode == 1, proc.stderr
-    assert "size" in proc.stderr
-    assert "Budgets broken" in (tmp_path / "o" / "report.md").read_text()
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("check failed: 1 budget broken: --max-size-kb tflite=1 (worst")
+    table = proc.stderr.split("Budgets broken")[1].splitlines()
+    assert table[1].split()[:3] == ["budget", "limit", "worst"]
+    assert table[3].split()[:2] == ["--max-size-kb", "tflite=1"]
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    checked = results["stages"]["check"]["outputs"]
+    tflite = {r["artifact"] for r in checked["rows"] if r["format"] == "tflite"}
+    assert {b["artifact"] for b in checked["broken"]} == tflite and len(tflite) >= 2
+    assert all(b["name"] == "max_size_kb" for b in checked["broken"])
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "**Budgets broken**" in report and "| --max-size-kb | tflite=1 |" in report
 
 
 def test_missing_dataset_exits_2(cli, tmp_path):

@@ -8,6 +8,40 @@ import click
 
 from edgegru.cli._common import data_options, echo_json, resolve_data, table
 
+_BUDGET_HELP = {
+    "max_accuracy_drop": "Percentage points below the float model [default: 1].",
+    "min_agreement": "Fraction of predictions equal to the float model's [default: 0.95].",
+    "max_latency_us": "Median of the timed runs.",
+    "max_size_kb": "File size.",
+    "max_rss_mb": "Peak resident memory.",
+    "max_logit_error": "Max abs output difference [default: the artifact's stated tolerance].",
+}
+
+
+def budget_options(f):
+    """--max-accuracy-drop N|SCOPE=N ... (repeatable) and --no-default-budgets; the command
+    gets them as ``budget_values`` {name: (text, ...)} and ``default_budgets``."""
+
+    def collect(ctx, param, value):
+        ctx.params.setdefault("budget_values", {})[param.name] = value
+
+    f = click.option(
+        "--default-budgets/--no-default-budgets",
+        default=True,
+        help="Apply the default accuracy-drop and agreement budgets [default: on].",
+    )(f)
+    for name, text in reversed(_BUDGET_HELP.items()):
+        f = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            multiple=True,
+            metavar="N|SCOPE=N",
+            callback=collect,
+            expose_value=False,
+            help=text,
+        )(f)
+    return f
+
 
 def _opt(v, fmt: str = "{:.4f}") -> str:
     return "-" if v is None else fmt.format(v)
@@ -33,20 +67,7 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     default=None,
     help="The float model bundle [default: found beside the artifact by its hash].",
 )
-@click.option("--max-accuracy-drop", type=click.FloatRange(0), help="Percentage points.")
-@click.option(
-    "--min-agreement",
-    type=click.FloatRange(0, 1),
-    help="Fraction of predictions equal to the float model's.",
-)
-@click.option("--max-latency-us", type=click.FloatRange(0), help="Median of the timed runs.")
-@click.option("--max-size-kb", type=click.FloatRange(0))
-@click.option("--max-rss-mb", type=click.FloatRange(0), help="Peak resident memory.")
-@click.option(
-    "--max-logit-error",
-    type=click.FloatRange(0),
-    help="Max abs output difference [default: the artifact's stated tolerance].",
-)
+@budget_options
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
 @click.option(
     "--delegate",
@@ -74,12 +95,8 @@ def command(
     split,
     limit,
     reference,
-    max_accuracy_drop,
-    min_agreement,
-    max_latency_us,
-    max_size_kb,
-    max_rss_mb,
-    max_logit_error,
+    budget_values,
+    default_budgets,
     threads,
     delegate,
     api,
@@ -91,12 +108,21 @@ def command(
     """Run exported files on devices: outputs vs the float model, latency, memory, budgets.
 
     \b
+    Every file is compared with the float model on the rows as given (with their lengths).
+    Default budgets apply unless --no-default-budgets: accuracy drop <= 1 point and agreement
+    >= 0.95 against the float model. A budget is a number for every file, or SCOPE=NUMBER for a
+    precision (float32, int8, int8-dynamic, int8-static) or format (onnx, ort, tflite), e.g.
+    --max-size-kb 64 --max-size-kb int8=16 (the most specific scope wins).
+
+    \b
     Examples:
       edgegru check runs/gru32/export/model.onnx --target local
       edgegru check out/*.tflite out/*.onnx --target ssh://pi@raspberrypi \\
-          --target qemu-aarch64:pi5 --max-accuracy-drop 1 --max-latency-us 500
+          --target qemu-aarch64:pi5 --max-accuracy-drop 2 --max-latency-us 500
+      edgegru check out/*.tflite --max-size-kb int8=16 --max-accuracy-drop int8=1.5
     """
     from edgegru.errors import BadInput, CheckFailed
+    from edgegru.targets.check import broken_summary, summarize
     from edgegru.targets.config import Budgets, RunConfig
     from edgegru.targets.session import CheckInputs, find_reference, load_manifest, run_check
 
@@ -110,12 +136,8 @@ def command(
             cpus=_cpu_list(cpus),
         )
         budgets = Budgets(
-            max_accuracy_drop,
-            min_agreement,
-            max_latency_us,
-            max_size_kb,
-            max_rss_mb,
-            max_logit_error,
+            **{n: Budgets.parse_option(n, v) for n, v in budget_values.items()},
+            default_budgets=default_budgets,
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
@@ -136,12 +158,21 @@ def command(
     inputs = CheckInputs(part, ds.task, predict)
     rows = run_check(list(artifacts), list(targets), inputs, cfg, budgets)
     failures = [f for r in rows for f in r.failures]
+    broken = [b for r in rows for b in r.broken]
     if as_json:
-        echo_json({"rows": [r.to_json() for r in rows], "failures": failures})
+        echo_json(
+            {
+                "rows": [r.to_json() for r in rows],
+                "failures": failures,
+                "broken": broken,
+                "summary": summarize(broken),
+                "budgets": budgets.to_json(),
+            }
+        )
     else:
-        click.echo(render(rows))
+        click.echo(render(rows, budgets))
     if failures:
-        raise CheckFailed("; ".join(failures))
+        raise CheckFailed(broken_summary(broken, len(rows)))
 
 
 def _reference_bundle(artifacts, reference, load_manifest, find_reference):
@@ -183,7 +214,10 @@ def _predictor(bundle):
     return predict
 
 
-def render(rows) -> str:
+def render(rows, budgets=None) -> str:
+    from edgegru.targets.check import NOISE_SE, broken_table
+    from edgegru.targets.config import DEFAULT_BUDGETS
+
     body = []
     for r in rows:
         lat = r.latency_us
@@ -192,7 +226,7 @@ def render(rows) -> str:
             (
                 r.target,
                 Path(r.artifact).name,
-                r.form,
+                r.form + ("+" if r.padded_rows else ""),
                 _opt(r.accuracy),
                 _opt(r.accuracy_drop_pts, "{:.2f}"),
                 _opt(r.agreement),
@@ -225,11 +259,21 @@ def render(rows) -> str:
         lines.append("* emulated (qemu-user): real aarch64 outputs, meaningless timings")
     notes = []
     for r in rows:
-        for note in (f"{r.target}: {r.api}", *(f"{r.target}: {n}" for n in r.notes)):
+        own = [("+ " if n.startswith("fixed T=") and r.padded_rows else "") + n for n in r.notes]
+        for note in (f"{r.target}: {r.api}", *(f"{r.target}: {n}" for n in own)):
             if note not in notes:
                 notes.append(note)
     lines += [f"  {n}" for n in notes]
-    lines += [f"FAIL {f}" for r in rows for f in r.failures]
+    if budgets is not None and budgets.default_budgets:
+        drop, agree = DEFAULT_BUDGETS["max_accuracy_drop"], DEFAULT_BUDGETS["min_agreement"]
+        lines.append(
+            f"  default budgets (where none given): accuracy drop <= {drop:g} point, agreement "
+            f">= {agree:g} vs the float model, each give or take {NOISE_SE:g} standard errors of "
+            "sampling noise on the rows checked; --no-default-budgets turns them off"
+        )
+    header, broken = broken_table([b for r in rows for b in r.broken], len(rows))
+    if broken:
+        lines += ["", "Budgets broken (every file and target: --json):", table(broken, header)]
     return "\n".join(lines)
 
 

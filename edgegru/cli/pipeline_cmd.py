@@ -41,6 +41,8 @@ def command(config, out, print_config, as_json) -> None:
       [export]  formats = ["onnx", "ort", "tflite"]  forms = ["sequence", "step"]
       [check]   targets = ["local", "ssh://pi@raspberrypi"]  emulated = "auto"
                 max_accuracy_drop = 1.0  max_latency_us = 500   # budgets: exit 1 when broken
+                max_size_kb = { all = 64, int8 = 16 }  # scoped to a precision or format
+                default_budgets = true   # accuracy drop <= 1 point, agreement >= 0.95
       [report]  plots = true
     """
     from edgegru.pipeline import Context, load_config, render_report, run_pipeline
@@ -81,8 +83,16 @@ def command(config, out, print_config, as_json) -> None:
         echo_json(summary | {"report": str(report) if report else None})
     elif report is not None:
         click.echo(f"report: {report}")
-    failures = results["check"].outputs.get("failures", []) if "check" in results else []
-    if failures:
+    checked = results["check"].outputs if "check" in results else {}
+    broken = checked.get("broken", [])
+    if checked.get("failures"):
+        from edgegru.cli._common import table
         from edgegru.errors import CheckFailed
+        from edgegru.targets.check import broken_summary, broken_table
 
-        raise CheckFailed("; ".join(failures))
+        pairs = len(checked.get("rows", []))
+        if not as_json:
+            header, lines = broken_table(broken, pairs)
+            click.echo("Budgets broken (every file and target: results.json):", err=True)
+            click.echo(table(lines, header), err=True)
+        raise CheckFailed(broken_summary(broken, pairs))

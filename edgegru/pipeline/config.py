@@ -7,6 +7,7 @@
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
+            max_size_kb = { int8 = 16 }          # budgets; default_budgets = true
 [report]    enabled = true
 ```
 Every section has ``enabled``; a missing section takes its defaults (DESIGN.md section 7).
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
+from edgegru.targets.config import Budgets
 from edgegru.types import CALIBRATION_METHODS, CELLS, FORMATS, FORMS, HEADS, QUANT_SCHEMES
 
 if sys.version_info >= (3, 11):
@@ -152,7 +154,11 @@ class ExportSection:
 
 
 @dataclass
-class CheckSection:
+class CheckSection(Budgets):
+    """Where to check, and the budgets: every key of ``Budgets`` (the same as the check CLI's
+    options, with underscores): ``max_size_kb = 64`` or ``max_size_kb = { all = 64, int8 = 16 }``,
+    ``default_budgets = false``."""
+
     enabled: bool = True
     targets: list[str] = field(default_factory=lambda: ["local"])
     # "auto": also check on the emulated Pi 4 and Pi 5 when `edgegru targets setup
@@ -162,13 +168,9 @@ class CheckSection:
     emulated_limit: int = 64  # rows on emulated targets (qemu runs ~30x slower)
     runs: int = 200
     warmup: int = 20
-    max_accuracy_drop: float | None = None  # percentage points
-    min_agreement: float | None = None
-    max_latency_us: float | None = None
-    max_size_kb: float | None = None
-    max_rss_mb: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.emulated not in ("auto", "off"):
             raise ValueError("emulated must be 'auto' or 'off'")
         if min(self.limit, self.emulated_limit, self.warmup) < 0 or self.runs < 1:
@@ -213,6 +215,13 @@ def _check_type(value: Any, hint: Any, key: str) -> None:
     if hint is type(None):
         if value is not None:
             raise BadInput(f"{key} must be empty")
+        return
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise BadInput(f"{key} must be a table")
+        for v in value.values():
+            _check_type(v, item, key)
         return
     if origin is list:
         (item,) = typing.get_args(hint)

@@ -174,9 +174,14 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
             "the file runs and gives these outputs on aarch64, nothing about speed."
         )
         lines += [note, ""]
-    failures = stages.get("check", {}).get("outputs", {}).get("failures", [])
-    if failures:
-        lines += ["**Budgets broken:** " + "; ".join(failures), ""]
+    checked = stages.get("check", {}).get("outputs", {})
+    if checked.get("failures"):
+        from edgegru.targets.check import broken_table
+
+        header, broken = broken_table(checked.get("broken", []), len(checked.get("rows", [])))
+        lines += ["**Budgets broken** (every file and target: results.json):", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
+        lines += ["| " + " | ".join(b) + " |" for b in broken] + [""]
     lines += ["## Stages", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {s.get('seconds', 0):.1f} |" for name, s in stages.items()]
     lines.append("")

@@ -314,8 +314,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     ds = ctx.data()
     export_dir = ctx.results["export"].folder
     files = [export_dir / a["file"] for a in ctx.results["export"].outputs["artifacts"]]
-    budgets = Budgets(c.max_accuracy_drop, c.min_agreement, c.max_latency_us, c.max_size_kb,
-                      c.max_rss_mb)  # fmt: skip
+    budgets = Budgets(**{f.name: getattr(c, f.name) for f in dataclasses.fields(Budgets)})
 
     def reference(X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return predict(bundle, SequenceData(X, np.zeros(len(X)), lengths))
@@ -339,4 +338,6 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             data.update(file=str(Path(row.artifact).relative_to(export_dir)), p50_us=lat.get("p50"),
                         p90_us=lat.get("p90"))  # fmt: skip
             rows.append(data)
-    return {"rows": rows, "failures": [f for r in rows for f in r.get("failures", [])]}
+    return {"rows": rows, "failures": [f for r in rows for f in r.get("failures", [])],
+            "broken": [b for r in rows for b in r.get("broken", [])],
+            "budgets": budgets.to_json()}  # fmt: skip

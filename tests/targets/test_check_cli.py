@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgegru.bundle import save_bundle
+from tests.conftest import assert_one_line_error
 from tests.targets import artifacts as A
 
 
@@ -43,21 +44,31 @@ def test_several_artifacts_and_targets_one_table(cli, project, sshd):
     assert "InferenceSession" in proc.stdout
 
 
-def test_json_has_parity_against_the_float_bundle(cli, project):
+def test_json_measures_every_file_against_the_float_model_with_lengths(cli, project):
+    """Every file is judged against the float model on the rows with their lengths. The fixed-T
+    TFLite sequence file has no length input: it runs the short rows over their padding (parity
+    holds against the float model over the same padding), so it alone disagrees."""
     root, files = project
     proc = check(cli, root, *map(str, files), "--json")
-    assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    assert proc.returncode == (1 if out["failures"] else 0), proc.stderr
+    padded = [r for r in out["rows"] if r["padded_rows"]]
+    assert [r["artifact"].rsplit("/", 1)[1] for r in padded] == ["model.tflite"]
+    T = A.bundle().provenance["seq_len"]  # the TFLite file's fixed T
+    assert padded[0]["padded_rows"] == (np.load(root / "data.npz")["lengths"] < T).sum()
     for row in out["rows"]:
-        assert row["agreement"] == 1.0 and row["accuracy_drop_pts"] == 0.0
         assert row["max_abs_error"] < row["tolerance"] < 1e-3
         assert row["n"] == 12 and row["latency_us"]["count"] == 5
+        if not row["padded_rows"]:
+            assert row["agreement"] == 1.0 and row["accuracy_drop_pts"] == 0.0
+    assert padded[0]["agreement"] < 1.0
+    assert any("ran over their zero padding" in n for n in padded[0]["notes"])
 
 
 @pytest.mark.parametrize(
     ("option", "named"),
     [
-        (("--max-latency-us", "0.001"), "latency p50"),
+        (("--max-latency-us", "0.001"), "--max-latency-us 0.001"),
         (("--max-size-kb", "0.01"), "--max-size-kb 0.01"),
         (("--max-rss-mb", "1"), "--max-rss-mb 1"),
         (("--max-logit-error", "0"), "--max-logit-error"),
@@ -111,3 +122,29 @@ def test_targets_list(cli):
     assert proc.returncode == 0, proc.stderr
     names = [t["target"] for t in json.loads(proc.stdout)]
     assert names[0] == "local" and any(n.startswith("qemu-aarch64") for n in names)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--max-size-kb", "int9=3"), "unknown scope 'int9'"),
+        (("--max-size-kb", "int8=x"), "give a number or SCOPE=NUMBER"),
+        (("--min-agreement", "int8=1.5"), "fraction in [0, 1]"),
+    ],
+)
+def test_bad_budget_exits_2_before_any_run(cli, project, option, message):
+    root, files = project
+    assert_one_line_error(check(cli, root, str(files[0]), *option), message)
+
+
+def test_scoped_budget_applies_to_its_files_only(cli, project):
+    root, files = project
+    by_format = {f.suffix: f for f in files if ".step." not in f.name}
+    args = [str(by_format[".onnx"]), str(by_format[".ort"]), "--max-size-kb", "ort=0.01"]
+    proc = check(cli, root, *args, "--json")
+    assert proc.returncode == 1, proc.stderr
+    broken = json.loads(proc.stdout)["broken"]
+    assert [(b["artifact"].rsplit(".", 1)[1], b["budget"]) for b in broken] == [
+        ("ort", "--max-size-kb ort=0.01")
+    ]
+    assert "--max-size-kb ort=0.01" in proc.stderr
