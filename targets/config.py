@@ -9,6 +9,8 @@ from typing import Any
 
 DELEGATES = ("auto", "xnnpack", "builtin", "reference")
 APIS = ("auto", "compiled", "interpreter")
+# The latency figures the runner measures (docs/latency.md); budgets bind one, invoke by default.
+LATENCY_FIGURES = ("invoke", "call", "window_invoke", "window_call")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class RunConfig:
     api: str = "auto"
     warmup: int = 20
     runs: int = 200
+    windows: int = 0  # step forms: whole windows timed (0: the runner's max(5, runs / 10))
     cpus: tuple[int, ...] = ()
     timeout_s: float = 900.0
 
@@ -38,8 +41,8 @@ class RunConfig:
             raise ValueError(f"delegate must be one of {', '.join(DELEGATES)}")
         if self.api not in APIS:
             raise ValueError(f"api must be one of {', '.join(APIS)}")
-        if self.warmup < 0 or self.runs < 1:
-            raise ValueError("warmup must be >= 0 and runs >= 1")
+        if self.warmup < 0 or self.runs < 1 or self.windows < 0:
+            raise ValueError("warmup and windows must be >= 0 and runs >= 1")
         if any(c < 0 for c in self.cpus):
             raise ValueError("cpus are CPU numbers >= 0")
         if self.timeout_s <= 0:
@@ -48,6 +51,8 @@ class RunConfig:
     def runner_args(self) -> list[str]:
         args = ["--threads", str(self.threads), "--delegate", self.delegate, "--api", self.api]
         args += ["--warmup", str(self.warmup), "--runs", str(self.runs)]
+        if self.windows:
+            args += ["--windows", str(self.windows)]
         if self.cpus:
             args += ["--cpus", ",".join(map(str, self.cpus))]
         return args
@@ -65,7 +70,10 @@ class Budgets:
     """What a check demands; None = not checked.
 
     ``max_accuracy_drop`` is in percentage points against the float model on the same inputs;
-    ``max_latency_us`` applies to the median (p50) of the timed runs; ``max_logit_error`` is the
+    ``max_latency_us`` applies to the median (p50) of the timed runs of ``latency_figure``
+    (docs/latency.md: ``invoke``, the runtime's invoke alone, by default; ``call``, the Python
+    call; ``window_invoke`` / ``window_call``, one whole window, the T steps of a step form);
+    ``max_logit_error`` is the
     largest absolute difference from the float model's outputs (None: the artifact's stated
     tolerance, see ``check.tolerance``).
     """
@@ -76,9 +84,14 @@ class Budgets:
     max_size_kb: float | None = None
     max_rss_mb: float | None = None
     max_logit_error: float | None = None
+    latency_figure: str = "invoke"
 
     def __post_init__(self) -> None:
+        if self.latency_figure not in LATENCY_FIGURES:
+            raise ValueError(f"latency_figure must be one of {', '.join(LATENCY_FIGURES)}")
         for f in dataclasses.fields(self):
+            if f.name == "latency_figure":
+                continue
             v = getattr(self, f.name)
             if v is not None and (not isinstance(v, int | float) or v < 0):
                 raise ValueError(f"{f.name} must be a number >= 0")

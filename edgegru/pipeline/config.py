@@ -157,10 +157,17 @@ class CheckSection:
     max_accuracy_drop: float | None = None  # percentage points
     min_agreement: float | None = None
     max_latency_us: float | None = None
+    # which latency figure max_latency_us binds (docs/latency.md): invoke | call |
+    # window_invoke | window_call
+    latency_figure: str = "invoke"
     max_size_kb: float | None = None
     max_rss_mb: float | None = None
 
     def __post_init__(self) -> None:
+        from edgegru.targets.config import LATENCY_FIGURES
+
+        if self.latency_figure not in LATENCY_FIGURES:
+            raise ValueError(f"latency_figure must be one of {', '.join(LATENCY_FIGURES)}")
         if self.emulated not in ("auto", "off"):
             raise ValueError("emulated must be 'auto' or 'off'")
         if min(self.limit, self.emulated_limit, self.warmup) < 0 or self.runs < 1:
