@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, table
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
 from edgegru.targets.config import LATENCY_FIGURES
 
 
@@ -139,10 +139,15 @@ def command(
     default = bundle.provenance.get("dataset") if bundle is not None else None
     if not (dataset or data or default):
         raise BadInput("no data: give --dataset NAME or --data FILE.npz (or --reference MODEL)")
-    ds = resolve_data(dataset, data, test_data, default=default if not data else None)
+    if test_data and not data and split == "train":
+        raise BadInput("--split train needs --data: --test-data alone is every row as test")
+    outputs = bundle.spec.num_outputs if bundle is not None else None
+    ds = resolve_data(dataset, data, test_data, default=default if not data else None,
+                      score_only=True, num_outputs=outputs)  # fmt: skip
     part = ds.test if split == "test" else ds.train
     if limit is not None:
         part = _head(part, limit)
+    scored = rows_scored(ds, split, len(part), "the first --limit rows")
     predict = None
     if bundle is not None:
         if bundle.spec.task != ds.task:
@@ -152,8 +157,10 @@ def command(
     rows = run_check(list(artifacts), list(targets), inputs, cfg, budgets)
     failures = [f for r in rows for f in r.failures]
     if as_json:
-        echo_json({"rows": [r.to_json() for r in rows], "failures": failures})
+        echo_json({"rows": [r.to_json() for r in rows], "failures": failures,
+                   "rows_scored": scored})  # fmt: skip
     else:
+        click.echo(scored)
         click.echo(render(rows))
     if failures:
         raise CheckFailed("; ".join(failures))

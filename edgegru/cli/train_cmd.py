@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, kib, resolve_data
+from edgegru.cli._common import data_options, echo_json, kib, resolve_data, rows_scored
 from edgegru.types import CELLS, HEADS
 
 
@@ -168,7 +168,7 @@ def command(
         "test": result.test_metrics,
     }
     if as_json:
-        echo_json(summary)
+        echo_json(summary | {"rows_scored": rows_scored(ds)})
         return
     n = spec.num_parameters()
     m = result.test_metrics
@@ -182,6 +182,7 @@ def command(
         f"({len(result.history)} epochs, {result.steps} optimizer steps of batch "
         f"{summary['batch_size']}, {seconds:.1f} s)"
     )
+    click.echo(f"trained on {len(ds.train):,} rows; {rows_scored(ds)}")
     if result.warning:
         click.echo(f"warning: {result.warning}", err=True)
     click.echo(f"{n:,} parameters ({kib(4 * n)} float32, {kib(spec.int8_bytes())} int8) -> {out}")
