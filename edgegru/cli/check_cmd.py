@@ -160,8 +160,8 @@ def command(
         echo_json({"rows": [r.to_json() for r in rows], "failures": failures,
                    "rows_scored": scored})  # fmt: skip
     else:
-        click.echo(scored)
         click.echo(render(rows))
+        click.echo(scored)
     if failures:
         raise CheckFailed("; ".join(failures))
 

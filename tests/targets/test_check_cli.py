@@ -51,13 +51,16 @@ def test_json_has_parity_against_the_float_bundle(cli, project):
     for row in out["rows"]:
         assert row["agreement"] == 1.0 and row["accuracy_drop_pts"] == 0.0
         assert row["max_abs_error"] < row["tolerance"] < 1e-3
-        assert row["n"] == 12 and row["latency_us"]["count"] == 5
+        assert row["n"] == 12 and row["latency_us"]["invoke"]["count"] == 5
+        assert row["latency_us"]["call"]["count"] == 5 and row["latency_us"]["window_invoke"]
+    assert out["rows_scored"] == "rows scored: 12, the test split of data (24 rows in all)"
 
 
 @pytest.mark.parametrize(
     ("option", "named"),
     [
-        (("--max-latency-us", "0.001"), "latency p50"),
+        (("--max-latency-us", "0.001"), "invoke latency p50"),
+        (("--max-latency-us", "0.001", "--latency-figure", "call"), "call latency p50"),
         (("--max-size-kb", "0.01"), "--max-size-kb 0.01"),
         (("--max-rss-mb", "1"), "--max-rss-mb 1"),
         (("--max-logit-error", "0"), "--max-logit-error"),
