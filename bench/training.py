@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default=",".join(GRID), help="comma-separated dataset names")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--variant", default="", help="NAME=key=value,... TrainConfig overrides")
+    p.add_argument("--models", default="", help="only these, e.g. peephole-16,lstm-16")
     args = p.parse_args(argv)
     name, _, text = args.variant.partition("=")
     overrides = parse_overrides(text)
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for dataset in args.datasets.split(","):
         for cell, hidden in GRID[dataset]:
+            if args.models and f"{cell}-{hidden}" not in args.models.split(","):
+                continue
             runs = []
             for seed in seeds:
                 runs.append(run_one(dataset, cell, hidden, seed, overrides))
@@ -100,13 +103,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def merged(stem: str, rows: list[dict]) -> list[dict]:
-    """``rows`` plus the rows of other datasets already in bench/results/<stem>.json."""
+    """``rows`` plus the other models' rows already in bench/results/<stem>.json."""
     path = timing.RESULTS / f"{stem}.json"
-    ran = {r["dataset"] for r in rows}
+
+    def key(r: dict) -> tuple:
+        return r["dataset"], r["cell"], r["hidden"]
+
+    ran = {key(r) for r in rows}
     old = json.loads(path.read_text())["rows"] if path.is_file() else []
-    keep = [r for r in old if r["dataset"] not in ran]
-    order = list(GRID)
-    return sorted(keep + rows, key=lambda r: order.index(r["dataset"]))
+    order = [(d, c, h) for d, models in GRID.items() for c, h in models]
+    return sorted([r for r in old if key(r) not in ran] + rows, key=lambda r: order.index(key(r)))
 
 
 def table(rows: list[dict]) -> str:
