@@ -52,7 +52,8 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             )  # fmt: skip
         except ValueError as e:
             raise BadInput(f"[train]: {e}") from None
-        cfg = TrainConfig(epochs=t.epochs, lr=t.lr, jitter=t.jitter, seed=t.seed)
+        cfg = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, min_steps=t.min_steps,
+                          lr=t.lr, jitter=t.jitter, seed=t.seed)  # fmt: skip
 
         def on_epoch(log: Any) -> None:
             ctx.progress("train", log.epoch, log.epochs)
