@@ -16,15 +16,16 @@ from edgegru.types import ModelSpec
 
 def test_schedule_from_n():
     cfg = TrainConfig()
-    # basicmotions: 40 rows -> batch 8, 5 steps an epoch, 80 epochs to reach 400 steps
-    assert (s := cfg.schedule_for(40)) and (s.batch_size, s.steps_per_epoch, s.epochs) == (8, 5, 80)
+    # basicmotions: 40 rows -> batch 8, 5 steps an epoch, 120 epochs to reach 600 steps
+    s = cfg.schedule_for(40)
+    assert (s.batch_size, s.steps_per_epoch, s.epochs) == (8, 5, 120)
     # watch: 3,193 rows -> batch 64 and its 40 epochs (2,000 steps): unchanged
     assert (s := cfg.schedule_for(3193)) and (s.batch_size, s.epochs) == (64, 40)
     # japanesevowels: 270 rows -> batch 16, 17 steps an epoch, 40 epochs are 680 steps
     assert (s := cfg.schedule_for(270)) and (s.batch_size, s.epochs) == (16, 40)
     # an explicit batch size is kept; min_steps 0 turns the floor off
     assert TrainConfig(batch_size=64, min_steps=0).schedule_for(40).epochs == 40
-    assert TrainConfig(batch_size=64).schedule_for(40).epochs == 400
+    assert TrainConfig(batch_size=64).schedule_for(40).epochs == 600
     with pytest.raises(ValueError, match="min_steps"):
         TrainConfig(min_steps=-1)
 

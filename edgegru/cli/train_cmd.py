@@ -43,7 +43,7 @@ from edgegru.types import CELLS, HEADS
 @click.option(
     "--min-steps",
     type=click.IntRange(0),
-    default=400,
+    default=600,
     show_default=True,
     help="A floor on optimizer steps: a run whose epochs give fewer gets more epochs (0: off).",
 )

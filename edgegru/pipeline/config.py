@@ -55,7 +55,7 @@ class TrainSection:
     head: str = "last"
     epochs: int = 40
     batch_size: int | None = None  # None: from the training rows (edgegru.train.auto_batch_size)
-    min_steps: int = 400  # a floor on optimizer steps (0: off); docs/training.md
+    min_steps: int = 600  # a floor on optimizer steps (0: off); docs/training.md
     lr: float = 5e-3
     jitter: float = 0.1
     seed: int = 0
