@@ -95,6 +95,11 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"Float model on the test split: {metrics}",
             "",
         ]
+        if "optimizer_steps" in train:
+            lines += [f"Training: {train['epochs_run']} epochs, {train['optimizer_steps']:,} "
+                      f"optimizer steps of batch {train['batch_size']}.", ""]  # fmt: skip
+        if train.get("warning"):
+            lines += [f"**Warning:** {train['warning']}", ""]
     comp = stages.get("compress", {}).get("outputs", {})
     if comp.get("curve"):
         lines += ["## Compression", "",

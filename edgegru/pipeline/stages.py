@@ -40,6 +40,7 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     t = ctx.config.train
     ds = ctx.data()
+    schedule: dict[str, Any] = {}  # epochs, optimizer steps, batch and warning of a new run
     if t.model:
         bundle = load_bundle(t.model)
         save_bundle(bundle, folder)
@@ -60,8 +61,14 @@ def train_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
         result = train(spec, ds, cfg, folder, on_epoch=on_epoch)
         bundle, metrics = result.bundle, result.test_metrics
+        schedule = {"epochs_run": len(result.history), "optimizer_steps": result.steps,
+                    "batch_size": result.schedule.batch_size if result.schedule else None,
+                    "warning": result.warning}  # fmt: skip
+        if result.warning:
+            ctx.say("train", f"warning: {result.warning}")
     spec = bundle.spec
     return {
+        **schedule,
         "bundle": ".",
         "dataset": ds.info.name,
         "parameters": spec.num_parameters(),
