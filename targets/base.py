@@ -1,6 +1,7 @@
 """What every transport shares: the Target interface and, for the transports that run the Python
-runner (local, ssh, qemu), copying it with the artifact and data to a fresh temporary folder on
-the device, running it, reading its JSON and removing the folder in ``finally``."""
+runner (local, ssh, qemu), copying it with the artifacts and data to a fresh temporary folder on
+the device, running every artifact in one runner session, reading one JSON result per artifact
+and removing the folder in ``finally``."""
 
 from __future__ import annotations
 
