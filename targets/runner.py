@@ -102,8 +102,10 @@ class OrtModel:
                 value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), np.float32)
                 self._binding.bind_ortvalue_output(name, value)
                 self._outs[name] = value
-        for name, value in feeds.items():
-            self._binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        # the bound arrays stay referenced here while the binding points at their memory
+        self._bound = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        for name, value in self._bound.items():
+            self._binding.bind_cpu_input(name, value)
 
     def invoke(self):
         self.session.run_with_iobinding(self._binding)
@@ -189,6 +191,8 @@ class LiteRtModel:
         self.out_shapes = {n: tuple(int(d) for d in details[n]["shape"]) for n in self.outputs}
         self.api = f"CompiledModel(cpu, threads={threads}, kernel={delegate}, weight_cache=:memory)"
         self._run = self._run_compiled
+        self.set_inputs, self.invoke = self._set_compiled, self._invoke_compiled
+        self.get_outputs = self._get_compiled
         return cm
 
     def _interpreter(self, data, threads, delegate):
@@ -225,6 +229,8 @@ class LiteRtModel:
         self.it = it
         self.api = f"Interpreter(threads={threads}, resolver={delegate})"
         self._run = self._run_interpreter
+        self.set_inputs, self.invoke = self._set_interpreter, self._invoke_interpreter
+        self.get_outputs = self._get_interpreter
 
     def _run_compiled(self, feeds):
         self._set_compiled(feeds)
@@ -258,29 +264,22 @@ class LiteRtModel:
     def run(self, feeds):
         return self._run(feeds)
 
-    # The invoke path: inputs written once through the tensor API, then only invoke() timed.
-    def set_inputs(self, feeds):
-        if self._run != self._run_interpreter:
-            return self._set_compiled(feeds)
-        # The signature runner's own wrapper calls, the ones its __call__ makes, minus the
-        # per-call resize and allocate (Interpreter.invoke() refuses to run while a signature
-        # runner holds the interpreter).
+    # The invoke path (set_inputs / invoke / get_outputs, chosen with the API in __init__):
+    # inputs written once, then only the invoke timed. For the Interpreter: the signature
+    # runner's own wrapper calls, the ones its __call__ makes, minus the per-call resize and
+    # allocate (Interpreter.invoke() refuses to run while a signature runner holds it).
+    def _set_interpreter(self, feeds):
         r = self.runner
         if getattr(self, "_sub", None) is None:
             self._run_interpreter(feeds)  # sizes and allocates the signature's tensors
             self._wrapper, self._sub = r._interpreter_wrapper, r._subgraph_index
         for name, value in feeds.items():
             self._wrapper.SetTensor(r._inputs[name], value, self._sub)
-        return None
 
-    def invoke(self):
-        if self._run != self._run_interpreter:
-            return self._invoke_compiled()
-        return self._wrapper.Invoke(self._sub)
+    def _invoke_interpreter(self):
+        self._wrapper.Invoke(self._sub)
 
-    def get_outputs(self):
-        if self._run != self._run_interpreter:
-            return self._get_compiled()
+    def _get_interpreter(self):
         return {n: self._wrapper.GetTensor(i, self._sub) for n, i in self.runner._outputs}
 
 
