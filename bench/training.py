@@ -95,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             })  # fmt: skip
     stem = f"training_{name}" if name else "training"
     rows = merged(stem, rows)  # a run of some datasets keeps the others' rows
-    out = {"variant": name or "defaults", "overrides": overrides, "seeds": seeds, "rows": rows}
+    from edgegru.train import TrainConfig
+
+    config = TrainConfig(**overrides).to_json()  # what the runs of this invocation used
+    out = {"variant": name or "defaults", "overrides": overrides, "config": config,
+           "seeds": seeds, "rows": rows}  # fmt: skip
     path = timing.write_results(stem, out)
     print(table(rows))
     print(f"-> {path}")
