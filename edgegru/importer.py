@@ -166,3 +166,31 @@ def bundle_from_state_dict(sd: dict[str, np.ndarray], cfg: ImportConfig) -> Bund
 
     check_weights(spec, weights, "state_dict")
     return Bundle(spec=spec, weights=weights, provenance=dict(cfg.provenance))
+
+
+def read_normalization(path: Path) -> Normalization:
+    """A normalization file as users keep it beside a checkpoint: JSON ``{"mean": [...],
+    "std": [...]}`` (one number per input feature); its length is checked against the model's
+    input size when the spec is built."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BadInput(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(data, dict) or "mean" not in data or "std" not in data:
+        raise BadInput(f'{path}: expected {{"mean": [...], "std": [...]}}, one value per feature')
+    values = {}
+    for key in ("mean", "std"):
+        v = data[key]
+        if not isinstance(v, list) or not v or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in v
+        ):
+            raise BadInput(f"{path}: {key} must be a non-empty list of numbers")
+        values[key] = tuple(float(x) for x in v)
+    try:
+        return Normalization(values["mean"], values["std"])
+    except ValueError as e:
+        raise BadInput(f"{path}: {e}") from None

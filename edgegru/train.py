@@ -52,10 +52,28 @@ def default_threads() -> int:
     return 1 if cores <= 4 else min(4, cores // 2)
 
 
+# Small training sets: the batch size is chosen from N so an epoch has about
+# STEPS_PER_EPOCH optimizer steps (between MIN_AUTO_BATCH and MAX_AUTO_BATCH rows), and the run
+# is lengthened to at least ``min_steps`` steps. Measured (bench/training.py, docs/training.md):
+# on basicmotions (N = 40) batch 64 x 40 epochs is 40 steps and ends near chance loss (0.40-0.61
+# mean test accuracy); batch 8 with 400 steps gave 0.90-0.98, 600 steps lifted the weakest
+# (LSTM-16, peephole-16) from 0.93 / 0.90 to 0.95 / 0.95. `watch` (N = 3,193), japanesevowels
+# (270) and sunspots (224) already run more than 600 steps: their epochs are unchanged.
+STEPS_PER_EPOCH = 16
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 8, 64
+
+
+def auto_batch_size(n: int) -> int:
+    """The default batch size for ``n`` training rows."""
+    return max(MIN_AUTO_BATCH, min(MAX_AUTO_BATCH, n // STEPS_PER_EPOCH))
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 40
-    batch_size: int = 64
+    batch_size: int | None = None  # None: auto_batch_size(N)
+    # A floor on optimizer steps: runs whose epochs give fewer get more epochs (0: off).
+    min_steps: int = 600
     lr: float = 5e-3
     weight_decay: float = 0.0
     clip_norm: float = 1.0
@@ -74,9 +92,13 @@ class TrainConfig:
     scale: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.min_steps < 0:
+            raise ValueError("min_steps must be >= 0")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError("lr must be a positive number")
         if self.weight_decay < 0 or self.clip_norm < 0:
@@ -97,6 +119,44 @@ class TrainConfig:
     def from_json(data: dict[str, Any]) -> TrainConfig:
         return TrainConfig(**data)
 
+    def schedule_for(self, n: int) -> Schedule:
+        """The batch size and epochs a run on ``n`` training rows uses."""
+        batch = self.batch_size or auto_batch_size(n)
+        per_epoch = max(1, math.ceil(n / batch))
+        epochs = max(self.epochs, math.ceil(self.min_steps / per_epoch))
+        return Schedule(batch, epochs, per_epoch)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+
+
+# The training-fit warning: a final training loss above this share of chance (ln K for K
+# classes; 1.0 for regression, whose loss is the MSE of standardized targets), or a training
+# accuracy below LOW_TRAIN_ACCURACY, means the model has barely learned.
+NEAR_CHANCE = 0.7
+LOW_TRAIN_ACCURACY = 0.7
+
+
+def fit_warning(task: str, num_outputs: int, loss: float, train_score: float) -> str | None:
+    """One line when training ended near chance, else None."""
+    chance = math.log(num_outputs) if task == "classification" else 1.0
+    if loss > NEAR_CHANCE * chance:
+        what = f"ln {num_outputs} = {chance:.3f}" if task == "classification" else "1.0"
+        return (
+            f"final training loss {loss:.3f} is near chance ({what}): the model barely learned; "
+            "train longer (--epochs, --min-steps) or with a smaller --batch-size"
+        )
+    if task == "classification" and train_score < LOW_TRAIN_ACCURACY:
+        return (
+            f"training accuracy {train_score:.3f} is low: train longer (--epochs, --min-steps), "
+            "with a smaller --batch-size or a larger model"
+        )
+    return None
+
 
 @dataclass
 class EpochLog:
@@ -115,6 +175,9 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
+    steps: int = 0  # optimizer steps run
+    schedule: Schedule | None = None
+    warning: str | None = None
 
 
 def split_validation(
@@ -204,15 +267,20 @@ class _Trainer:
         out: Path | None,
         objective: Objective | None = None,
         model: torch.nn.Module | None = None,
+        step_floor: bool = False,
     ) -> None:
         """``model``: fine-tune this module (e.g. QAT's fake-quantized GRU, which takes the same
         inputs and has the same parameter names) instead of a freshly initialised one;
-        ``objective``: the loss and hooks (distillation, pruning masks)."""
+        ``objective``: the loss and hooks (distillation, pruning masks); ``step_floor``: apply
+        ``cfg.min_steps`` (a run from scratch; fine-tuning runs exactly ``cfg.epochs``)."""
         self.spec, self.data, self.cfg, self.out = spec, data, cfg, out
         self.objective = objective or Objective()
         self.task = data.task
         fit_idx, val_idx = split_validation(data.train, cfg.val_fraction, cfg.seed)
         self.fit = _tensors(data.train, fit_idx, self.task)
+        floor = cfg if step_floor else dataclasses.replace(cfg, min_steps=0)
+        self.plan = floor.schedule_for(len(fit_idx))
+        self.steps = 0
         self.val = _tensors(data.train, val_idx, self.task) if len(val_idx) else None
         if self.task == "regression":
             y = self.fit[1]
@@ -235,7 +303,7 @@ class _Trainer:
     def lr_at(self, epoch: int) -> float:
         if self.cfg.schedule == "constant":
             return self.cfg.lr
-        return 0.5 * self.cfg.lr * (1 + math.cos(math.pi * epoch / self.cfg.epochs))
+        return 0.5 * self.cfg.lr * (1 + math.cos(math.pi * epoch / self.plan.epochs))
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "classification":
@@ -274,8 +342,9 @@ class _Trainer:
         order = torch.randperm(len(X), generator=self.gen)
         total, count = 0.0, 0
         self.objective.before_epoch(self)
-        for i in range(0, len(X), self.cfg.batch_size):
-            b = order[i : i + self.cfg.batch_size]
+        batch = self.plan.batch_size
+        for i in range(0, len(X), batch):
+            b = order[i : i + batch]
             xb = self.objective.mix_batch(self, self.augment(X[b]), lengths[b])
             out = self.model(xb, lengths[b])
             loss = self.objective.batch_loss(self, out, y[b], (xb, lengths[b]))
@@ -284,6 +353,7 @@ class _Trainer:
             if self.cfg.clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
             self.opt.step()
+            self.steps += 1
             self.objective.after_step(self)
             total += float(loss.detach()) * len(b)
             count += len(b)
@@ -296,7 +366,7 @@ class _Trainer:
         self.epoch += 1
         log = EpochLog(
             epoch=self.epoch,
-            epochs=self.cfg.epochs,
+            epochs=self.plan.epochs,
             loss=total / count,
             val_score=score,
             best_score=self.best_score,
@@ -426,19 +496,26 @@ def train(
         labels=spec.labels or data.labels,
         feature_names=spec.feature_names or data.feature_names,
     )
-    trainer = _Trainer(spec, data, cfg, out, objective)
+    trainer = _Trainer(spec, data, cfg, out, objective, step_floor=True)
     clean_folder(out / CHECKPOINT_DIR)  # temp files of a killed run's checkpoint write
     if resume:
         trainer.load_checkpoint()
     stopped_early = False
-    while trainer.epoch < cfg.epochs:
-        if trainer.since_best >= cfg.patience:
+    while trainer.epoch < trainer.plan.epochs:
+        # No early stop before the step floor: with few rows per epoch the training loss is
+        # noisy, and patience alone stopped a basicmotions LSTM-32 at 160 steps (0.70).
+        floor_met = trainer.epoch * trainer.plan.steps_per_epoch >= cfg.min_steps
+        if trainer.since_best >= cfg.patience and floor_met:
             stopped_early = True
             break
         log = trainer.run_epoch()
         trainer.save_checkpoint()
         if on_epoch is not None:
             on_epoch(log)
+    trainer.model.load_state_dict(trainer.best_state)
+    train_score = trainer.score(trainer.fit)  # accuracy (classification) of the kept weights
+    final_loss = trainer.history[-1]["loss"] if trainer.history else math.nan
+    warning = fit_warning(data.task, spec.num_outputs, final_loss, train_score)
     model = trainer.final_model()
     from edgegru.evaluate import predict
 
@@ -450,6 +527,8 @@ def train(
         "seed": cfg.seed,
         "train_config": cfg.to_json(),
         "epochs_run": trainer.epoch,
+        "optimizer_steps": trainer.epoch * trainer.plan.steps_per_epoch,
+        "batch_size": trainer.plan.batch_size,
         "seq_len": int(data.train.X.shape[1]),
         VARIABLE_LENGTH: data.train.lengths is not None,  # exports then take lengths
         "best_val_score": trainer.best_score,
@@ -458,11 +537,23 @@ def train(
         "torch_version": torch.__version__,
     }
     save_bundle(bundle, out)
+    steps = trainer.epoch * trainer.plan.steps_per_epoch  # also right after --resume
     atomic_write_json(
         out / "metrics.json",
-        {"history": trainer.history, "test": test_metrics, "stopped_early": stopped_early},
+        {
+            "history": trainer.history,
+            "test": test_metrics,
+            "stopped_early": stopped_early,
+            "schedule": dataclasses.asdict(trainer.plan),
+            "optimizer_steps": steps,
+            "final_train_loss": final_loss,
+            "train_score": train_score,
+            "warning": warning,
+        },
     )
-    return TrainResult(bundle, trainer.history, test_metrics, stopped_early)
+    return TrainResult(
+        bundle, trainer.history, test_metrics, stopped_early, steps, trainer.plan, warning
+    )
 
 
 def finetune(
@@ -494,7 +585,7 @@ def finetune(
         with torch.no_grad():
             trainer.model.head.bias.sub_(trainer.y_mean).div_(trainer.y_std)
             trainer.model.head.weight.div_(trainer.y_std[:, None])
-    for _ in range(cfg.epochs):
+    for _ in range(trainer.plan.epochs):
         log = trainer.run_epoch()
         if on_epoch is not None:
             on_epoch(log)

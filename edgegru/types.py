@@ -107,7 +107,10 @@ class ModelSpec:
                 f"{len(self.feature_names)} feature names for {self.input_size} inputs"
             )
         if self.normalization is not None and len(self.normalization.mean) != self.input_size:
-            raise ValueError("normalization length differs from input_size")
+            raise ValueError(
+                f"the normalization has {len(self.normalization.mean)} values per statistic, "
+                f"the model takes {self.input_size} input features"
+            )
         # Checked before anything is allocated: a typo'd hidden size (1000000) would otherwise
         # ask the allocator for terabytes.
         n = self.num_parameters()

@@ -30,7 +30,9 @@ __all__ = ["EXPORTERS", "ExportConfig", "artifact_name", "export", "make_artifac
 class ExportConfig:
     formats: tuple[str, ...] = ("onnx",)
     forms: tuple[str, ...] = FORMS
-    precision: str = "float32"
+    # "auto": the bundle's own (int8-dynamic for a dynamic-quantized bundle, int8-static for a
+    # static or QAT one, float32 for a float bundle); float32 from a quantized bundle by asking.
+    precision: str = "auto"
     # Fixed sequence length for formats that need one (TFLite); None: the length the model was
     # trained on (bundle provenance "seq_len"), else 50.
     seq_len: int | None = None
@@ -48,8 +50,8 @@ class ExportConfig:
         bad = [f for f in self.forms if f not in FORMS]
         if bad or not self.forms:
             raise ValueError(f"forms must be among {', '.join(FORMS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}")
         if self.seq_len is not None and self.seq_len < 1:
             raise ValueError("seq_len must be >= 1")
 
@@ -59,6 +61,17 @@ class ExportConfig:
     @staticmethod
     def from_json(data: dict[str, Any]) -> ExportConfig:
         return ExportConfig(**data)
+
+    def resolved_precision(self, bundle: Bundle) -> str:
+        if self.precision != "auto":
+            return self.precision
+        if bundle.quant is None:
+            return "float32"
+        return "int8-dynamic" if bundle.quant.scheme == "dynamic" else "int8-static"
+
+    def for_bundle(self, bundle: Bundle) -> ExportConfig:
+        """This config with ``precision`` resolved (what every writer works from)."""
+        return dataclasses.replace(self, precision=self.resolved_precision(bundle))
 
     def resolved_seq_len(self, bundle: Bundle) -> int:
         return int(self.seq_len or bundle.provenance.get("seq_len") or 50)
@@ -112,6 +125,7 @@ def export(
     ``final_dir``: where the files will be once ``out_dir`` (a temporary folder) is moved into
     place; the manifests and the returned artifacts name that path."""
     _load_writers()
+    cfg = cfg.for_bundle(bundle)
     out_dir = Path(out_dir)
     writers = [(fmt, EXPORTERS.get(fmt)) for fmt in cfg.formats]  # unknown format: fail first
     artifacts = []

@@ -152,6 +152,11 @@ class AdbTarget(Target):
         finally:
             self.shell(["rm", "-rf", folder], 60)
         model_name = self.shell(["getprop", "ro.product.model"], 30).stdout.strip() or None
+        # The benchmark tools time the invoke alone (inputs written once): the Python call and,
+        # for a step form, a whole window with its state fed back are not measured here.
+        invoke = parsed.pop("latency_us")
+        window = invoke if meta["form"] == "sequence" else None
+        latency = {"invoke": invoke, "call": None, "window_invoke": window, "window_call": None}
         return {
             "ok": True,
             "format": fmt,
@@ -164,9 +169,12 @@ class AdbTarget(Target):
             "device": {"device_model": model_name, "system": "Android"},
             "notes": [
                 f"{Path(tool).name} feeds random inputs: no device outputs, accuracy "
-                "not checked on this target"
+                "not checked on this target",
+                f"{Path(tool).name} times the invoke alone: no call figure"
+                + ("" if window else ", no per-window figure for a step form"),
             ],
             **parsed,
+            "latency_us": latency,
         }
 
 

@@ -1,6 +1,7 @@
 """What every transport shares: the Target interface and, for the transports that run the Python
-runner (local, ssh, qemu), copying it with the artifact and data to a fresh temporary folder on
-the device, running it, reading its JSON and removing the folder in ``finally``."""
+runner (local, ssh, qemu), copying it with the artifacts and data to a fresh temporary folder on
+the device, running every artifact in one runner session, reading one JSON result per artifact
+and removing the folder in ``finally``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,19 @@ class Target(abc.ABC):
     def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
         """Run one artifact; returns the runner's JSON (see targets/runner.py)."""
 
+    def run_many(
+        self, jobs: list[tuple[Path, Path]], data: Path, cfg: RunConfig
+    ) -> list[dict[str, Any] | TargetError]:
+        """Every (model, manifest) in one session where the transport can; one result (or the
+        error that artifact met) per job, in order. Default: one ``run`` each."""
+        out: list[dict[str, Any] | TargetError] = []
+        for model, manifest in jobs:
+            try:
+                out.append(self.run(model, manifest, data, cfg))
+            except TargetError as e:
+                out.append(e)
+        return out
+
 
 class RunnerTarget(Target):
     """A device that runs ``runner.py`` with a Python: subclasses give four primitives."""
@@ -75,27 +89,51 @@ class RunnerTarget(Target):
         return f"{folder.rstrip('/')}/{name}"
 
     def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
+        (result,) = self.run_many([(model, manifest)], data, cfg)
+        if isinstance(result, TargetError):
+            raise result
+        return result
+
+    def run_many(
+        self, jobs: list[tuple[Path, Path]], data: Path, cfg: RunConfig
+    ) -> list[dict[str, Any] | TargetError]:
+        """One runner session for every job: one Python start, numpy and the runtime imported
+        once (under qemu that start is most of a file's time), each file loaded fresh."""
         folder = self.mkdtemp()
         self.remote_dirs.append(folder)
         try:
             runner = self.join(folder, "runner.py")
             self.put_bytes(runner_source(), runner)
-            # The artifact keeps its own name (spaces, quotes, ';' and all): quoting is tested.
-            files = {}
-            for local in (model, manifest, data):
-                files[local] = self.join(folder, local.name)
-                self.put(local, files[local])
-            argv = [*self.python, runner, files[model], files[manifest], files[data]]
+            # Each job in its own subfolder: two artifacts may share a name. The artifact keeps
+            # its own name (spaces, quotes, ';' and all): quoting is tested.
+            remote_data = self.join(folder, data.name)
+            self.put(data, remote_data)
+            paths = []
+            for i, (model, manifest) in enumerate(jobs):
+                sub = self.join(folder, str(i))
+                self.mkdir(sub)
+                pair = [self.join(sub, model.name), self.join(sub, manifest.name)]
+                self.put(model, pair[0])
+                self.put(manifest, pair[1])
+                paths.append(pair)
+            first, *more = paths
+            argv = [*self.python, runner, first[0], first[1], remote_data]
+            for pair in more:
+                argv += ["--more", *pair]
+            timeout = cfg.timeout_s * len(jobs)
             try:
-                proc = self.execute([*argv, *cfg.runner_args()], cfg.timeout_s)
+                proc = self.execute([*argv, *cfg.runner_args()], timeout)
             except subprocess.TimeoutExpired:
                 raise TargetError(
-                    f"{self.name}: the run did not finish within {cfg.timeout_s:.0f} s "
+                    f"{self.name}: the run did not finish within {timeout:.0f} s "
                     "(fewer --runs, or a smaller --limit of validation rows)"
                 ) from None
-            return self.parse(proc, model)
+            return parse_results(self.name, proc, [m for m, _ in jobs], self.python[-1])
         finally:
             self.remove(folder)
+
+    def mkdir(self, remote: str) -> None:
+        Path(remote).mkdir()
 
     def put_bytes(self, data: bytes, remote: str) -> None:
         import tempfile
@@ -105,14 +143,13 @@ class RunnerTarget(Target):
             f.flush()
             self.put(Path(f.name), remote)
 
-    def parse(self, proc: subprocess.CompletedProcess, model: Path) -> dict[str, Any]:
-        return parse_result(self.name, proc, model, self.python[-1])
 
 
-def parse_result(
-    name: str, proc: subprocess.CompletedProcess, model: Path, python: str
-) -> dict[str, Any]:
-    """The runner's JSON, or a TargetError that says what went wrong and how to fix it."""
+def parse_results(
+    name: str, proc: subprocess.CompletedProcess, models: list[Path], python: str
+) -> list[dict[str, Any] | TargetError]:
+    """One result per model: the runner's JSON, or a TargetError that says what went wrong and
+    how to fix it (an error before any artifact ran is raised)."""
     lines = [ln for ln in (proc.stdout or "").splitlines() if ln.startswith(MARKER)]
     if not lines:
         err = (proc.stderr or "").strip().splitlines()
@@ -123,17 +160,33 @@ def parse_result(
                 "or name one with ?python=PATH"
             )
         raise TargetError(f"{name}: the runner failed without a result: {last}")
-    result = json.loads(lines[-1][len(MARKER) :])
-    if result.get("ok"):
-        return result
+    results = [json.loads(ln[len(MARKER) :]) for ln in lines]
+    if "job" not in results[0]:  # failed before the first artifact: the same for every one
+        raise _explain(name, results[0], models[0])
+    by_job = {r["job"]: r for r in results}
+    out: list[dict[str, Any] | TargetError] = []
+    for i, model in enumerate(models):
+        r = by_job.get(i)
+        if r is None:
+            err = (proc.stderr or "").strip().splitlines()
+            why = err[-1] if err else f"exit code {proc.returncode}"
+            out.append(TargetError(f"{name}: {model.name}: the runner stopped before it ({why})"))
+        elif r.get("ok"):
+            out.append(r)
+        else:
+            out.append(_explain(name, r, model))
+    return out
+
+
+def _explain(name: str, result: dict[str, Any], model: Path) -> TargetError:
     error = result.get("error", {})
     kind, message = error.get("kind"), error.get("message", "")
     if kind == "missing_runtime":
         fix = FIXES.get(error.get("module") or "", "install the runtime on the device")
-        raise TargetError(f"{name}: runtime missing on the device ({message}): {fix}")
+        return TargetError(f"{name}: runtime missing on the device ({message}): {fix}")
     if kind == "load_failed":
-        raise TargetError(
+        return TargetError(
             f"{name}: {model.name} could not be loaded ({message}): is the file complete? "
             "Re-export it"
         )
-    raise TargetError(f"{name}: {model.name}: {message}")
+    return TargetError(f"{name}: {model.name}: {message}")

@@ -9,6 +9,8 @@ from typing import Any
 
 DELEGATES = ("auto", "xnnpack", "builtin", "reference")
 APIS = ("auto", "compiled", "interpreter")
+# The latency figures the runner measures (docs/latency.md); budgets bind one, invoke by default.
+LATENCY_FIGURES = ("invoke", "call", "window_invoke", "window_call")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class RunConfig:
     api: str = "auto"
     warmup: int = 20
     runs: int = 200
+    windows: int = 0  # step forms: whole windows timed (0: the runner's max(5, runs / 10))
     cpus: tuple[int, ...] = ()
     timeout_s: float = 900.0
 
@@ -38,8 +41,8 @@ class RunConfig:
             raise ValueError(f"delegate must be one of {', '.join(DELEGATES)}")
         if self.api not in APIS:
             raise ValueError(f"api must be one of {', '.join(APIS)}")
-        if self.warmup < 0 or self.runs < 1:
-            raise ValueError("warmup must be >= 0 and runs >= 1")
+        if self.warmup < 0 or self.runs < 1 or self.windows < 0:
+            raise ValueError("warmup and windows must be >= 0 and runs >= 1")
         if any(c < 0 for c in self.cpus):
             raise ValueError("cpus are CPU numbers >= 0")
         if self.timeout_s <= 0:
@@ -48,6 +51,8 @@ class RunConfig:
     def runner_args(self) -> list[str]:
         args = ["--threads", str(self.threads), "--delegate", self.delegate, "--api", self.api]
         args += ["--warmup", str(self.warmup), "--runs", str(self.runs)]
+        if self.windows:
+            args += ["--windows", str(self.windows)]
         if self.cpus:
             args += ["--cpus", ",".join(map(str, self.cpus))]
         return args
@@ -133,7 +138,10 @@ class Budgets:
     explicit budget of that name covers the file.
 
     ``max_accuracy_drop`` is in percentage points against the float model on the data as given
-    (with its lengths); ``max_latency_us`` applies to the median (p50) of the timed runs;
+    (with its lengths); ``max_latency_us`` applies to the median (p50) of the timed runs of
+    ``latency_figure`` (docs/latency.md: ``invoke``, the runtime's invoke alone, by default;
+    ``call``, the Python call; ``window_invoke`` / ``window_call``, one whole window, the T steps
+    of a step form);
     ``max_logit_error`` is the largest absolute difference from the float model's outputs on the
     inputs the file ran on (None: the artifact's stated tolerance, see ``check.tolerance``).
     """
@@ -145,8 +153,11 @@ class Budgets:
     max_rss_mb: float | dict[str, float] | None = None
     max_logit_error: float | dict[str, float] | None = None
     default_budgets: bool = True
+    latency_figure: str = "invoke"
 
     def __post_init__(self) -> None:
+        if self.latency_figure not in LATENCY_FIGURES:
+            raise ValueError(f"latency_figure must be one of {', '.join(LATENCY_FIGURES)}")
         if not isinstance(self.default_budgets, bool):
             raise ValueError("default_budgets must be true or false")
         for name in BUDGET_OPTIONS:

@@ -67,19 +67,24 @@ class QemuTarget(RunnerTarget):
     def remove(self, remote: str) -> None:
         shutil.rmtree(remote, ignore_errors=True)
 
-    def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
-        result = super().run(model, manifest, data, cfg)
-        # The host's cpufreq and thermal files show through the emulation: not the board's.
-        for key in ("governor", "cpu_freq_khz", "temperature_c", "throttling"):
-            result["device"][key] = None
-        result["device"]["qemu_cpu"] = self.board.cpu
-        result["emulated"] = True
-        result["notes"] = [
-            EMULATED_NOTE,
-            *result.get("notes", []),
-            "peak RSS includes qemu's own memory",
-        ]
-        return result
+    def run_many(
+        self, jobs: list[tuple[Path, Path]], data: Path, cfg: RunConfig
+    ) -> list[dict[str, Any] | TargetError]:
+        results = super().run_many(jobs, data, cfg)
+        for result in results:
+            if isinstance(result, TargetError):
+                continue
+            # The host's cpufreq and thermal files show through the emulation: not the board's.
+            for key in ("governor", "cpu_freq_khz", "temperature_c", "throttling"):
+                result["device"][key] = None
+            result["device"]["qemu_cpu"] = self.board.cpu
+            result["emulated"] = True
+            result["notes"] = [
+                EMULATED_NOTE,
+                *result.get("notes", []),
+                "peak RSS includes qemu's own memory",
+            ]
+        return results
 
 
 @TARGETS.register("qemu-aarch64")

@@ -4,14 +4,20 @@ It needs Python 3.8+, numpy and one runtime: ``onnxruntime`` for ``.onnx`` / ``.
 ``ai_edge_litert`` (or the older ``tflite_runtime``) for ``.tflite``. It imports nothing from
 edgegru: everything it knows about the model comes from the artifact's JSON manifest.
 
-    python3 runner.py MODEL MANIFEST.json DATA.npz [--threads 1] [--delegate auto]
-                      [--api auto] [--warmup 20] [--runs 200] [--cpus 0,1] [--out result.json]
+    python3 runner.py MODEL MANIFEST.json DATA.npz [--more MODEL2 MANIFEST2.json ...]
+                      [--threads 1] [--delegate auto] [--api auto] [--warmup 20] [--runs 200]
+                      [--windows 0] [--cpus 0,1] [--out result.json]
 
 It runs the validation inputs (``X`` [N, T, F], optional ``lengths`` [N]) through the model and
-returns every output row, then times single inferences (batch 1: one sequence, or one step of a
-streaming artifact) and prints one JSON object on the last line of stdout, prefixed with
-``EDGEGRU-RESULT``. Any failure is a JSON ``error`` with a ``kind`` the host turns into one line
-with a fix; the exit code is then 3.
+returns every output row, then times batch-1 inferences (one sequence, or one step of a
+streaming artifact) three ways (docs/latency.md): ``invoke`` (inputs written once, the runtime's
+invoke / run alone, as benchmark_model and onnxruntime_perf_test time it), ``call`` (what a
+Python application pays: write the inputs, invoke, read the outputs) and, for step forms,
+``window_invoke`` / ``window_call`` (the T steps of one window with the state fed back; for
+sequence forms these equal invoke / call). Every artifact given (``--more``) runs in this one
+process, each loaded fresh and timed alone. Each artifact's result is one JSON line on stdout,
+prefixed with ``EDGEGRU-RESULT``. Any failure is a JSON ``error`` with a ``kind`` the host turns
+into one line with a fix; the exit code is then 3.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import sys
 import time
 
 MARKER = "EDGEGRU-RESULT "
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2
 SIGNATURE = "serving_default"  # the TFLite exporter's signature key
 
 
@@ -81,6 +87,31 @@ class OrtModel:
         names = [o.name for o in self.session.get_outputs()]
         # zip(strict=) is Python 3.10+; the runner also runs on older device Pythons.
         return dict(zip(names, self.session.run(names, feeds)))  # noqa: B905
+
+    def set_inputs(self, feeds):
+        """Write the inputs (and output buffers) once: the invoke path, IOBinding as
+        onnxruntime_perf_test runs a session."""
+        import numpy as np
+
+        ort = _import("onnxruntime")
+        if getattr(self, "_binding", None) is None:
+            shapes = {k: v.shape for k, v in self.run(feeds).items()}
+            self._binding = self.session.io_binding()
+            self._outs = {}
+            for name, shape in shapes.items():
+                value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), np.float32)
+                self._binding.bind_ortvalue_output(name, value)
+                self._outs[name] = value
+        # the bound arrays stay referenced here while the binding points at their memory
+        self._bound = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+        for name, value in self._bound.items():
+            self._binding.bind_cpu_input(name, value)
+
+    def invoke(self):
+        self.session.run_with_iobinding(self._binding)
+
+    def get_outputs(self):
+        return {n: v.numpy() for n, v in self._outs.items()}
 
 
 class LiteRtModel:
@@ -160,6 +191,8 @@ class LiteRtModel:
         self.out_shapes = {n: tuple(int(d) for d in details[n]["shape"]) for n in self.outputs}
         self.api = f"CompiledModel(cpu, threads={threads}, kernel={delegate}, weight_cache=:memory)"
         self._run = self._run_compiled
+        self.set_inputs, self.invoke = self._set_compiled, self._invoke_compiled
+        self.get_outputs = self._get_compiled
         return cm
 
     def _interpreter(self, data, threads, delegate):
@@ -196,13 +229,26 @@ class LiteRtModel:
         self.it = it
         self.api = f"Interpreter(threads={threads}, resolver={delegate})"
         self._run = self._run_interpreter
+        self.set_inputs, self.invoke = self._set_interpreter, self._invoke_interpreter
+        self.get_outputs = self._get_interpreter
 
     def _run_compiled(self, feeds):
+        self._set_compiled(feeds)
+        self._invoke_compiled()
+        return self._get_compiled()
+
+    def _set_compiled(self, feeds):
         import numpy as np
 
         for name, value in feeds.items():
             self.inputs[name].write(np.ascontiguousarray(value))
+
+    def _invoke_compiled(self):
         self.cm.run_by_name(self.signature, self.inputs, self.outputs)
+
+    def _get_compiled(self):
+        import numpy as np
+
         return {
             n: b.read(int(np.prod(self.out_shapes[n])), np.float32).reshape(self.out_shapes[n])
             for n, b in self.outputs.items()
@@ -211,10 +257,30 @@ class LiteRtModel:
     def _run_interpreter(self, feeds):
         import numpy as np
 
+        # The signature runner resizes and re-allocates the inputs on every call: part of what
+        # a Python application pays per call, not of the invoke.
         return {k: np.array(v) for k, v in self.runner(**feeds).items()}
 
     def run(self, feeds):
         return self._run(feeds)
+
+    # The invoke path (set_inputs / invoke / get_outputs, chosen with the API in __init__):
+    # inputs written once, then only the invoke timed. For the Interpreter: the signature
+    # runner's own wrapper calls, the ones its __call__ makes, minus the per-call resize and
+    # allocate (Interpreter.invoke() refuses to run while a signature runner holds it).
+    def _set_interpreter(self, feeds):
+        r = self.runner
+        if getattr(self, "_sub", None) is None:
+            self._run_interpreter(feeds)  # sizes and allocates the signature's tensors
+            self._wrapper, self._sub = r._interpreter_wrapper, r._subgraph_index
+        for name, value in feeds.items():
+            self._wrapper.SetTensor(r._inputs[name], value, self._sub)
+
+    def _invoke_interpreter(self):
+        self._wrapper.Invoke(self._sub)
+
+    def _get_interpreter(self):
+        return {n: self._wrapper.GetTensor(i, self._sub) for n, i in self.runner._outputs}
 
 
 def load_model(path, manifest, args):
@@ -368,6 +434,63 @@ def timing_feed(plan, X):
     return feeds
 
 
+def _timed(fn, warmup, runs):
+    for _ in range(warmup):
+        fn()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        t = clock()
+        fn()
+        samples.append(clock() - t)
+    return samples
+
+
+def time_call(model, feed, warmup, runs):
+    """What a Python application pays per call: write the inputs, invoke, read the outputs."""
+    return latency_stats(_timed(lambda: model.run(feed), warmup, runs))
+
+
+def time_invoke(model, feed, warmup, runs):
+    """The runtime's invoke alone, inputs written once (as benchmark_model and
+    onnxruntime_perf_test time it)."""
+    model.set_inputs(feed)
+    return latency_stats(_timed(model.invoke, warmup, runs))
+
+
+def time_windows(model, plan, X, windows):
+    """A step artifact over whole windows, the state fed back from step to step: ``call`` times
+    the T calls of a window end to end; ``invoke`` adds up the T invokes alone (inputs and
+    state written, outputs read, outside the clock)."""
+    import numpy as np
+
+    # One window is the sequence form's input: the first row's T frames, batch 1.
+    frames = [np.ascontiguousarray(X[:1, t]) for t in range(X.shape[1])]
+    xname = plan.x["name"]
+    clock = time.perf_counter_ns
+    calls, invokes = [], []
+    for w in range(windows + 1):  # the first window warms up
+        states = plan.zero_states(1)
+        t0 = clock()
+        for x in frames:
+            out = model.run({xname: x, **states})
+            states = {k: out[o] for k, o in plan.state_out.items()}
+        t_call = clock() - t0
+        states = plan.zero_states(1)
+        total = 0
+        for x in frames:
+            model.set_inputs({xname: x, **states})
+            t = clock()
+            model.invoke()
+            total += clock() - t
+            out = model.get_outputs()
+            states = {k: out[o] for k, o in plan.state_out.items()}
+        if w:
+            calls.append(t_call)
+            invokes.append(total)
+    return {"window_call": latency_stats(calls), "window_invoke": latency_stats(invokes)}
+
+
 def latency_stats(samples_ns):
     """The statistics TFLite's benchmark_model prints, plus percentiles, in microseconds."""
     import numpy as np
@@ -499,32 +622,45 @@ def peak_rss_kb():
 # ------------------------------------------------------------------------------------- main
 
 
-def run(args):
-    t0 = time.perf_counter()
+def load_data(path):
     np = _import("numpy")
-    if args.cpus:
-        try:
-            os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
-        except (AttributeError, OSError, ValueError) as e:
-            raise RunnerError("bad_input", f"cannot pin to CPUs {args.cpus}: {e}") from None
     try:
-        with open(args.manifest) as f:
-            manifest = json.load(f)
-        plan = Plan(manifest)
-    except (OSError, ValueError, KeyError, StopIteration) as e:
-        raise RunnerError("bad_input", f"unreadable manifest {args.manifest}: {e}") from None
-    try:
-        with np.load(args.data, allow_pickle=False) as d:
+        with np.load(path, allow_pickle=False) as d:
             X = d["X"].astype(np.float32)
             lengths = d["lengths"].astype(np.int64) if "lengths" in d.files else None
     except (OSError, ValueError, KeyError) as e:
-        raise RunnerError("bad_input", f"unreadable data {args.data}: {e}") from None
+        raise RunnerError("bad_input", f"unreadable data {path}: {e}") from None
     if X.ndim != 3 or len(X) == 0:
         raise RunnerError("bad_input", f"X must be [N, T, F] with N > 0, got {X.shape}")
+    return X, lengths
+
+
+def reset_peak_rss():
+    """Start a new peak-RSS window for the next artifact of a session (Linux: "5" to
+    /proc/self/clear_refs resets VmHWM); False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run(args, model_path, manifest_path, data):
+    """One artifact: loaded fresh, validated on every row, timed alone."""
+    t0 = time.perf_counter()
+    np = _import("numpy")
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        plan = Plan(manifest)
+    except (OSError, ValueError, KeyError, StopIteration) as e:
+        raise RunnerError("bad_input", f"unreadable manifest {manifest_path}: {e}") from None
+    X, lengths = data
     notes = []
     rss_start = peak_rss_kb()
     t_load = time.perf_counter()
-    model = load_model(args.model, manifest, args)
+    model = load_model(model_path, manifest, args)
     init_us = (time.perf_counter() - t_load) * 1e6
     notes.extend(model.notes)
     feed = timing_feed(plan, X)
@@ -537,13 +673,15 @@ def run(args):
     t_val = time.perf_counter()
     outputs = validate(model, plan, X, lengths, notes)
     validation_s = time.perf_counter() - t_val
-    for _ in range(args.warmup):
-        model.run(feed)
-    samples = []
-    for _ in range(args.runs):
-        t = time.perf_counter_ns()
-        model.run(feed)
-        samples.append(time.perf_counter_ns() - t)
+    latency = {
+        "invoke": time_invoke(model, feed, args.warmup, args.runs),
+        "call": time_call(model, feed, args.warmup, args.runs),
+    }
+    if plan.form == "step":
+        windows = args.windows or max(5, args.runs // 10)
+        latency.update(time_windows(model, plan, X, windows))
+    else:  # one call is one window
+        latency.update(window_invoke=latency["invoke"], window_call=latency["call"])
     return {
         "ok": True,
         "runner_version": RUNNER_VERSION,
@@ -554,9 +692,10 @@ def run(args):
         "delegate": args.delegate,
         "cpus": args.cpus or None,
         "timed_call": "one step, batch 1" if plan.form == "step" else "one sequence, batch 1",
+        "window_steps": int(X.shape[1]),
         "init_us": init_us,
         "first_inference_us": first_us,
-        "latency_us": latency_stats(samples),
+        "latency_us": latency,
         "warmup": args.warmup,
         "validation_s": validation_s,
         "peak_rss_kb": peak_rss_kb(),
@@ -574,6 +713,46 @@ def run(args):
     }
 
 
+def _error(e):
+    if isinstance(e, RunnerError):
+        return {"ok": False, "error": {"kind": e.kind, "message": str(e), "module": e.module}}
+    # a runtime's own failure: one line for the host, no traceback
+    return {"ok": False, "error": {"kind": "failed", "message": f"{type(e).__name__}: {e}"}}
+
+
+def session(args, emit):
+    """Every artifact of the command line in this one process (numpy and the runtimes imported
+    once): each loaded fresh, run and timed alone, its result emitted before the next starts.
+    Returns the exit code: 3 when any artifact failed."""
+    code = 0
+    try:
+        _import("numpy")
+        if args.cpus:
+            try:
+                os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
+            except (AttributeError, OSError, ValueError) as e:
+                raise RunnerError("bad_input", f"cannot pin to CPUs {args.cpus}: {e}") from None
+        data = load_data(args.data)
+    except Exception as e:
+        emit(_error(e))
+        return 3
+    jobs = [(args.model, args.manifest), *[tuple(j) for j in args.more or []]]
+    for i, (model, manifest) in enumerate(jobs):
+        fresh = reset_peak_rss() if i else True
+        try:
+            result = run(args, model, manifest, data)
+            if not fresh:
+                result["notes"].append("peak RSS includes the artifacts run before it")
+        except Exception as e:
+            result, code = _error(e), 3
+        result["job"] = i
+        emit(result)
+        import gc
+
+        gc.collect()  # the previous model's session and buffers go before the next loads
+    return code
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="edgegru device runner")
     p.add_argument("model")
@@ -586,33 +765,38 @@ def parse_args(argv):
     p.add_argument("--api", default="auto", choices=["auto", "compiled", "interpreter"])
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--runs", type=int, default=200)
+    p.add_argument(
+        "--windows", type=int, default=0, help="step forms: windows timed (0: max(5, runs/10))"
+    )
     p.add_argument("--cpus", default="", help="pin to these CPUs, e.g. 2,3")
-    p.add_argument("--out", default="", help="also write the JSON here")
+    p.add_argument("--out", default="", help="also write the JSON here (one line per artifact)")
+    p.add_argument(
+        "--more",
+        nargs=2,
+        action="append",
+        metavar=("MODEL", "MANIFEST"),
+        help="another artifact for the same session (repeatable)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    # Runtimes may print to stdout from native code: keep stdout for the result alone.
+    # Runtimes may print to stdout from native code: keep stdout for the results alone.
     sys.stdout.flush()
     result_fd = os.dup(1)
     os.dup2(2, 1)
-    try:
-        result, code = run(args), 0
-    except RunnerError as e:
-        result, code = (
-            {"ok": False, "error": {"kind": e.kind, "message": str(e), "module": e.module}},
-            3,
-        )
-    except Exception as e:  # a runtime's own failure: one line for the host, no traceback
-        result = {"ok": False, "error": {"kind": "failed", "message": f"{type(e).__name__}: {e}"}}
-        code = 3
-    text = json.dumps(result, allow_nan=True)
+    texts = []
+
+    def emit(result):
+        texts.append(json.dumps(result, allow_nan=True))
+        sys.stdout.flush()
+        os.write(result_fd, (MARKER + texts[-1] + "\n").encode())
+
+    code = session(args, emit)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(text)
-    sys.stdout.flush()
-    os.write(result_fd, (MARKER + text + "\n").encode())
+            f.write("\n".join(texts))
     return code
 
 

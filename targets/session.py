@@ -7,22 +7,28 @@ Torch-free like the rest of the device side: the float model's outputs come in t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from edgegru.errors import BadInput
 from edgegru.io import owned_temp_dir
+from edgegru.targets.base import Target, TargetError
 from edgegru.targets.check import CheckRow, apply_budgets, make_row
 from edgegru.targets.config import Budgets, RunConfig
 from edgegru.targets.registry import make_target
 from edgegru.types import Artifact, SequenceData
 
 Reference = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+R = TypeVar("R")
 
 
 def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
@@ -131,6 +137,26 @@ def padding_note(artifact: Artifact, short: int, n: int) -> str:
     )
 
 
+def run_concurrently(tasks: list[tuple[bool, Callable[[], R]]]) -> list[R]:
+    """Run ``(emulated, task)`` pairs; results in the order given. Timed targets run one after
+    another with the machine to themselves (another target's load would show in their latency);
+    emulated ones, whose timings mean nothing, run after them side by side, as many at once as
+    the machine has cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: dict[int, R] = {}
+    for i, (emulated, task) in enumerate(tasks):
+        if not emulated:
+            results[i] = task()
+    rest = [(i, task) for i, (emulated, task) in enumerate(tasks) if emulated]
+    if rest:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(rest), os.cpu_count() or 1))) as pool:
+            futures = {i: pool.submit(task) for i, task in rest}
+            for i, future in futures.items():
+                results[i] = future.result()  # the first failure (e.g. a TargetError) is raised
+    return [results[i] for i in range(len(tasks))]
+
+
 def run_check(
     artifacts: list[Path],
     targets: list[str],
@@ -138,6 +164,8 @@ def run_check(
     cfg: RunConfig,
     budgets: Budgets,
 ) -> list[CheckRow]:
+    """Every artifact on every target: one runner session per target (targets/base.py), the
+    targets scheduled by ``run_concurrently``; rows by target, then artifact."""
     # once each: a shell glob can name a file and its manifest
     loaded = list({m[0].resolve(): m for m in map(load_manifest, artifacts)}.values())
     F = inputs.data.X.shape[2]
@@ -147,37 +175,48 @@ def run_check(
                 f"{model.name} takes {artifact.spec.input_size} features, the data has {F}"
             )
     devices = [make_target(t) for t in targets]  # every target string is checked first
-    rows: list[CheckRow] = []
     references: dict[object, np.ndarray] = {}
+    lock = threading.Lock()
+    d = inputs.data
 
     def float_model(key: object, X: np.ndarray, L: np.ndarray | None) -> np.ndarray:
-        if key not in references:
-            references[key] = inputs.reference(X, L)  # type: ignore[misc]
-        return references[key]
+        with lock:  # one float pass per input, shared by the targets' threads
+            if key not in references:
+                references[key] = inputs.reference(X, L)  # type: ignore[misc]
+            return references[key]
 
     with owned_temp_dir("check") as tmp:
         data_file = Path(tmp) / "data.npz"
-        d = inputs.data
         arrays = {"X": d.X.astype(np.float32)}
         if d.lengths is not None:
             arrays["lengths"] = d.lengths.astype(np.int64)
         np.savez(data_file, **arrays)
-        for device in devices:
+
+        def on(device: Target) -> list[CheckRow]:
+            rows = []
             with device:
-                for model, manifest, artifact in loaded:
-                    result = device.run(model, manifest, data_file, cfg)
-                    truth = parity = None
-                    padded = over_padding(artifact, d)
-                    if inputs.reference is not None and device.has_outputs:
-                        # the truth: the float model on the rows as given, with their lengths
-                        truth = float_model("as given", d.X, d.lengths)
-                        if padded is not None:
-                            parity = float_model(padded[0].shape, padded[0], None)
-                    row = make_row(device.name, artifact, result, d.y, truth, inputs.task, parity)
+                jobs = [(model, manifest) for model, manifest, _ in loaded]
+                results = device.run_many(jobs, data_file, cfg)
+            for (model, _, artifact), result in zip(loaded, results, strict=True):
+                if isinstance(result, TargetError):
+                    raise result
+                truth = parity = None
+                padded = over_padding(artifact, d)
+                if inputs.reference is not None and device.has_outputs:
+                    # the truth: the float model on the rows as given, with their lengths
+                    truth = float_model("as given", d.X, d.lengths)
                     if padded is not None:
-                        row.padded_rows = padded[1]
-                        row.notes.append(padding_note(artifact, padded[1], len(d.X)))
-                    row.artifact = str(model)
-                    apply_budgets(row, budgets)
-                    rows.append(row)
-    return rows
+                        parity = float_model(padded[0].shape, padded[0], None)
+                row = make_row(device.name, artifact, result, d.y, truth, inputs.task, parity)
+                if padded is not None:
+                    row.padded_rows = padded[1]
+                    row.notes.append(padding_note(artifact, padded[1], len(d.X)))
+                row.artifact = str(model)
+                apply_budgets(row, budgets)
+                rows.append(row)
+            return rows
+
+        per_target = run_concurrently(
+            [(device.emulated, functools.partial(on, device)) for device in devices]
+        )
+    return [row for rows in per_target for row in rows]

@@ -206,6 +206,11 @@ class SshTarget(RunnerTarget):
             raise TargetError(f"{self.name}: cannot make a temp folder: {proc.stderr.strip()}")
         return folder
 
+    def mkdir(self, remote: str) -> None:
+        proc = self.ssh(["mkdir", "--", remote], 30)
+        if proc.returncode != 0:
+            raise TargetError(f"{self.name}: cannot make {remote}: {proc.stderr.strip()}")
+
     def put(self, local: Path, remote: str) -> None:
         # cat over the master connection: no sftp-server or scp quirks, the name is quoted.
         proc = self.ssh(["sh", "-c", 'cat > "$1"', "sh", remote], 300, stdin=local)

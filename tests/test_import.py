@@ -96,3 +96,35 @@ def test_bidirectional_is_refused(cli, tmp_path):
     torch.save(sd, tmp_path / "bi.pt")
     proc = cli("import", str(tmp_path / "bi.pt"), "-o", str(tmp_path / "m"))
     assert proc.returncode == 2 and "bidirectional" in proc.stderr
+
+
+def test_import_with_the_models_own_normalization_file(cli, tmp_path):
+    """--norm FILE.json: the mean/std the model was trained with, applied inside the bundle;
+    `info` names it. A malformed or mis-sized file is one line, exit 2, nothing written."""
+    import json
+
+    torch.manual_seed(2)
+    net = Classifier("gru", 1).eval()
+    torch.save(net.state_dict(), tmp_path / "sd.pt")
+    mean, std = [0.5, -1.0, 2.0, 0.0, 3.0], [2.0, 0.5, 1.0, 4.0, 1.5]
+    (tmp_path / "norm.json").write_text(json.dumps({"mean": mean, "std": std}))
+    proc = cli("import", str(tmp_path / "sd.pt"), "--norm", str(tmp_path / "norm.json"),
+               "-o", str(tmp_path / "m"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    X = np.random.default_rng(1).standard_normal((4, 9, 5)).astype(np.float32) * 3
+    with torch.no_grad():
+        want = net(torch.from_numpy((X - np.float32(mean)) / np.float32(std))).numpy()
+    got = predict(load_bundle(tmp_path / "m"), SequenceData(X, np.zeros(4, np.int64)))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    info = cli("info", str(tmp_path / "m"))
+    assert "normalization: per-feature mean/std of 5 features, inside the model (given: " in (
+        info.stdout
+    )
+    for bad, why in [({"mean": mean}, "expected"), ({"mean": mean[:3], "std": std[:3]},
+                     "has 3 values per statistic, the model takes 5"),
+                     ({"mean": mean, "std": [0.0] * 5}, "std must be > 0")]:  # fmt: skip
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        proc = cli("import", str(tmp_path / "sd.pt"), "--norm", str(tmp_path / "bad.json"),
+                   "-o", str(tmp_path / "n"))  # fmt: skip
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "n").exists()

@@ -16,6 +16,7 @@ dataset = "basicmotions"
 [train]
 hidden = 4
 epochs = 2
+min_steps = 0
 [compress]
 enabled = false
 [quantize]

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, table
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
+from edgegru.targets.config import LATENCY_FIGURES
 
 _BUDGET_HELP = {
     "max_accuracy_drop": "Percentage points below the float model [default: 1].",
     "min_agreement": "Fraction of predictions equal to the float model's [default: 0.95].",
-    "max_latency_us": "Median of the timed runs.",
+    "max_latency_us": "Median (p50) of the --latency-figure's timed runs.",
     "max_size_kb": "File size.",
     "max_rss_mb": "Peak resident memory.",
     "max_logit_error": "Max abs output difference [default: the artifact's stated tolerance].",
@@ -68,6 +69,14 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     help="The float model bundle [default: found beside the artifact by its hash].",
 )
 @budget_options
+@click.option(
+    "--latency-figure",
+    type=click.Choice(LATENCY_FIGURES),
+    default="invoke",
+    show_default=True,
+    help="The figure --max-latency-us binds: invoke (the runtime's invoke alone), call (what a "
+    "Python call pays), window_invoke / window_call (one whole window; a step form's T steps).",
+)
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
 @click.option(
     "--delegate",
@@ -97,6 +106,7 @@ def command(
     reference,
     budget_values,
     default_budgets,
+    latency_figure,
     threads,
     delegate,
     api,
@@ -138,6 +148,7 @@ def command(
         budgets = Budgets(
             **{n: Budgets.parse_option(n, v) for n, v in budget_values.items()},
             default_budgets=default_budgets,
+            latency_figure=latency_figure,
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
@@ -146,10 +157,15 @@ def command(
     default = bundle.provenance.get("dataset") if bundle is not None else None
     if not (dataset or data or default):
         raise BadInput("no data: give --dataset NAME or --data FILE.npz (or --reference MODEL)")
-    ds = resolve_data(dataset, data, test_data, default=default if not data else None)
+    if test_data and not data and split == "train":
+        raise BadInput("--split train needs --data: --test-data alone is every row as test")
+    outputs = bundle.spec.num_outputs if bundle is not None else None
+    ds = resolve_data(dataset, data, test_data, default=default if not data else None,
+                      score_only=True, num_outputs=outputs)  # fmt: skip
     part = ds.test if split == "test" else ds.train
     if limit is not None:
         part = _head(part, limit)
+    scored = rows_scored(ds, split, len(part), "the first --limit rows")
     predict = None
     if bundle is not None:
         if bundle.spec.task != ds.task:
@@ -167,10 +183,12 @@ def command(
                 "broken": broken,
                 "summary": summarize(broken),
                 "budgets": budgets.to_json(),
+                "rows_scored": scored,
             }
         )
     else:
         click.echo(render(rows, budgets))
+        click.echo(scored)
     if failures:
         raise CheckFailed(broken_summary(broken, len(rows)))
 
@@ -220,7 +238,6 @@ def render(rows, budgets=None) -> str:
 
     body = []
     for r in rows:
-        lat = r.latency_us
         star = "*" if r.emulated else ""
         body.append(
             (
@@ -231,9 +248,10 @@ def render(rows, budgets=None) -> str:
                 _opt(r.accuracy_drop_pts, "{:.2f}"),
                 _opt(r.agreement),
                 _opt(r.max_abs_error, "{:.2e}"),
-                _opt(lat.get("p50") or lat.get("mean"), "{:.1f}") + star,
-                _opt(lat.get("p99"), "{:.1f}") + star,
-                _opt(lat.get("std"), "{:.1f}") + star,
+                _opt(r.latency("invoke"), "{:.1f}") + star,
+                _opt(r.latency("invoke", "p99"), "{:.1f}") + star,
+                _opt(r.latency("call"), "{:.1f}") + star,
+                _opt(r.latency("window_invoke"), "{:.1f}") + star,
                 _opt(r.peak_rss_mb, "{:.1f}"),
                 f"{r.size_kb:.1f}",
                 "FAIL" if r.failures else "ok",
@@ -247,14 +265,20 @@ def render(rows, budgets=None) -> str:
         "drop pts",
         "agree",
         "max|err|",
-        "p50 us",
-        "p99 us",
-        "std us",
+        "invoke p50 us",
+        "p99",
+        "call p50",
+        "window p50",
         "RSS MB",
         "KB",
         "check",
     ]
     lines = [table(body, header)]
+    lines.append(
+        "latency (docs/latency.md): invoke = the runtime's invoke alone (inputs written once); "
+        "call = write inputs, invoke, read outputs (a Python app's cost); window = invoke time of "
+        "one window (a step form: its T steps, state fed back); '-' = not measured on that target"
+    )
     if any(r.emulated for r in rows):
         lines.append("* emulated (qemu-user): real aarch64 outputs, meaningless timings")
     notes = []

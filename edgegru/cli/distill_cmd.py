@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored
 from edgegru.types import CELLS, HEADS
 
 
@@ -167,8 +167,9 @@ def command(
     if len(ts) > 1:
         summary["teachers"] = list(teacher_rows.values())
     if as_json:
-        echo_json(summary)
+        echo_json(summary | {"rows_scored": rows_scored(ds)})
         return
     names = " + ".join(str(t) for t in teacher)
     click.echo(f"{names} -> {out} (distilled on {ds.info.name}, test split)")
+    click.echo(rows_scored(ds))
     echo_table({**teacher_rows, "student": student_row})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, table
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
 
 
 @click.command("evaluate")
@@ -23,24 +23,31 @@ from edgegru.cli._common import data_options, echo_json, resolve_data, table
 def command(model, dataset, data, test_data, split, min_accuracy, as_json) -> None:
     """Accuracy, per-class scores and the confusion matrix (or MAE/RMSE for regression).
 
-    With no data option the model is scored on the dataset it was trained on.
+    With no data option the model is scored on the dataset it was trained on; `--data FILE`
+    scores the test part of a split of FILE, `--test-data FILE` alone every row of FILE. The
+    first line says which rows were scored.
 
     \b
     Examples:
       edgegru evaluate runs/gru32
-      edgegru evaluate runs/gru32 --data holdout.npz --json
+      edgegru evaluate runs/gru32 --test-data holdout.npz --json
     """
     from edgegru.bundle import load_bundle
-    from edgegru.errors import CheckFailed
+    from edgegru.errors import BadInput, CheckFailed
     from edgegru.evaluate import evaluate
 
     bundle = load_bundle(model)
     default = bundle.provenance.get("dataset")
-    ds = resolve_data(dataset, data, test_data, default=default if not data else None)
+    if test_data and not data and split == "train":
+        raise BadInput("--split train needs --data: --test-data alone is every row as test")
+    ds = resolve_data(dataset, data, test_data, default=default if not data else None,
+                      score_only=True, num_outputs=bundle.spec.num_outputs)  # fmt: skip
     m = evaluate(bundle, ds, split)
+    scored = rows_scored(ds, split)
     if as_json:
-        echo_json(m)
+        echo_json(m | {"rows_scored": scored})
     elif m["task"] == "classification":
+        click.echo(scored)
         click.echo(
             f"{model} on {ds.info.name} ({split}, n={m['n']}): accuracy {m['accuracy']:.4f}, "
             f"macro F1 {m['macro_f1']:.4f}"
@@ -56,6 +63,7 @@ def command(model, dataset, data, test_data, split, min_accuracy, as_json) -> No
             table([[labels[i], *row] for i, row in enumerate(m["confusion_matrix"])], ["", *labels])
         )
     else:
+        click.echo(scored)
         click.echo(
             f"{model} on {ds.info.name} ({split}, n={m['n']}): "
             f"MAE {m['mae']:.4g}, RMSE {m['rmse']:.4g}"

@@ -26,7 +26,14 @@ from edgegru.types import FORMATS, PRECISIONS
     default=None,
     help="Only the streaming step form / only the full-sequence form [default: both].",
 )
-@click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(("auto", *PRECISIONS)),
+    default="auto",
+    show_default=True,
+    help="auto: the bundle's own (int8-static from `quantize --scheme static|qat`, int8-dynamic "
+    "from `--scheme dynamic`, else float32); float32 from a quantized bundle by asking.",
+)
 @click.option(
     "--seq-len",
     type=click.IntRange(1),
@@ -63,6 +70,7 @@ def command(model, formats, streaming, precision, seq_len, lengths, options, out
       edgegru export runs/gru32 --format onnx -o runs/gru32/export
       edgegru export runs/gru32 --format tflite --streaming -o out
       edgegru export runs/vowels --format tflite --format onnx --lengths -o out
+      edgegru export runs/gru32-int8 --format tflite -o out     # int8-static, the bundle's own
     """
     from edgegru.bundle import load_bundle
     from edgegru.errors import BadInput

@@ -29,6 +29,13 @@ from edgegru.types import HEADS, TASKS
     "the model then takes already-normalized input).",
 )
 @click.option(
+    "--norm",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='The normalization the model was trained with: a JSON file {"mean": [...], "std": '
+    "[...]}, one value per input feature (x_n = (x - mean) / std).",
+)
+@click.option(
     "--rnn-prefix", default=None, help="Key prefix of the RNN, e.g. 'gru.' (when ambiguous)."
 )
 @click.option("--head-prefix", default=None, help="Key prefix of the Linear head, e.g. 'fc.'.")
@@ -41,7 +48,7 @@ from edgegru.types import HEADS, TASKS
 )
 @click.option("--json", "as_json", is_flag=True)
 def command(
-    state_dict, head, task, labels, norm_from, rnn_prefix, head_prefix, out, as_json
+    state_dict, head, task, labels, norm_from, norm, rnn_prefix, head_prefix, out, as_json
 ) -> None:
     """Import a PyTorch state_dict of an nn.GRU or nn.LSTM with an nn.Linear head.
 
@@ -49,19 +56,32 @@ def command(
     layers, cell and number of outputs come from the tensor shapes; the rest from options.
 
     \b
-    Example:
+    Examples:
       edgegru import classifier.pt --head last --labels walk,run,sit -o runs/imported
+      edgegru import classifier.pt --norm classifier.norm.json -o runs/imported
     """
     from edgegru.bundle import save_bundle
-    from edgegru.importer import ImportConfig, bundle_from_state_dict, read_state_dict
+    from edgegru.errors import BadInput
+    from edgegru.importer import (
+        ImportConfig,
+        bundle_from_state_dict,
+        read_normalization,
+        read_state_dict,
+    )
 
-    normalization = None
+    if norm is not None and norm_from is not None:
+        raise BadInput("give --norm (the model's own) or --norm-from (fit on data), not both")
+    normalization, norm_source = None, "none: the model takes already-normalized input"
+    if norm is not None:
+        normalization = read_normalization(norm)
+        norm_source = f"given: {norm}"
     if norm_from is not None:
         from edgegru.datasets import load_npz
         from edgegru.train import fit_normalization
 
         ds = load_npz(norm_from, norm_from)  # the whole file as the training split
         normalization = fit_normalization(ds.train.X, ds.train.lengths)
+        norm_source = f"fitted on {norm_from}"
     cfg = ImportConfig(
         head=head,
         task=task,
@@ -69,7 +89,7 @@ def command(
         normalization=normalization,
         rnn_prefix=rnn_prefix,
         head_prefix=head_prefix,
-        provenance={"imported_from": str(state_dict)},
+        provenance={"imported_from": str(state_dict), "normalization": norm_source},
     )
     bundle = bundle_from_state_dict(read_state_dict(state_dict), cfg)
     save_bundle(bundle, out)

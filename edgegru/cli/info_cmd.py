@@ -22,8 +22,21 @@ def model_summary(path: Path) -> dict:
         "float32_bytes": 4 * n,
         "int8_bytes": spec.int8_bytes(),  # int8 weights, int32 biases (DESIGN.md 4)
         "state_names": list(spec.state_names),
+        "normalization": normalization_summary(bundle),
         "provenance": bundle.provenance,
     }
+
+
+def normalization_summary(bundle) -> str:
+    """Which input normalization the model applies, and where it came from."""
+    norm, prov = bundle.spec.normalization, bundle.provenance
+    if norm is None or all(m == 0 and s == 1 for m, s in zip(norm.mean, norm.std, strict=True)):
+        return "none: the model takes already-normalized input"
+    source = prov.get("normalization")
+    if source is None and "train_config" in prov:
+        source = f"fitted on the training split of {prov.get('dataset', '?')}"
+    what = f"per-feature mean/std of {len(norm.mean)} features, inside the model"
+    return f"{what} ({source})" if source else what
 
 
 @click.command("info")
@@ -51,6 +64,7 @@ def command(model: Path, as_json: bool) -> None:
     )
     if s["labels"]:
         click.echo("labels: " + ", ".join(s["labels"]))
+    click.echo(f"normalization: {info['normalization']}")
     prov = info["provenance"]
     if prov:
         click.echo(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored
 
 
 @click.command("prune")
@@ -185,9 +185,10 @@ def command(
         after.update(_sparse(sparsity_report(bundle)))
     result = {"out": str(out), "config": cfg.to_json(), "before": before, "after": after}
     if as_json:
-        echo_json(result)
+        echo_json(result | {"rows_scored": rows_scored(ds)})
         return
     click.echo(f"{model} -> {out} ({cfg.scheme} pruning, {ds.info.name} test split)")
+    click.echo(rows_scored(ds))
     echo_table({"before": before, "after": after})
     if isinstance(cfg, UnstructuredPruneConfig):
         click.echo(

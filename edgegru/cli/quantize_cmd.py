@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, table
+from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
 from edgegru.quantize.weights import GRANULARITIES
 from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
 
@@ -119,11 +119,14 @@ def command(
     result = {"scheme": scheme, "config": cfg.to_json(), "out": str(out)}
     if ds is not None:
         result |= compare(float_bundle, bundle, ds.test, ds.task)
+        result["rows_scored"] = rows_scored(ds)
     save_bundle(bundle, out)
     if as_json:
         echo_json(result)
         return
     click.echo(f"{model} -> {out}: scheme {scheme}")
+    if ds is not None:
+        click.echo(result["rows_scored"])
     if bundle.quant is not None and bundle.quant.calibration:
         c = bundle.quant.calibration
         click.echo(

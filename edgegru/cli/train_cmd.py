@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, kib, resolve_data
+from edgegru.cli._common import data_options, echo_json, kib, resolve_data, rows_scored
 from edgegru.types import CELLS, HEADS
 
 
@@ -33,7 +33,20 @@ from edgegru.types import CELLS, HEADS
 )
 @click.option("--no-bias", is_flag=True, help="Cells without bias vectors.")
 @click.option("--epochs", type=click.IntRange(1), default=40, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Rows per optimizer step [default: N/16 between 8 and 64, so small sets get enough "
+    "steps: 8 on basicmotions, 64 on watch].",
+)
+@click.option(
+    "--min-steps",
+    type=click.IntRange(0),
+    default=600,
+    show_default=True,
+    help="A floor on optimizer steps: a run whose epochs give fewer gets more epochs (0: off).",
+)
 @click.option(
     "--lr", type=float, default=5e-3, show_default=True, help="Adam learning rate (cosine decay)."
 )
@@ -88,6 +101,7 @@ def command(
     no_bias,
     epochs,
     batch_size,
+    min_steps,
     lr,
     patience,
     val_fraction,
@@ -118,6 +132,7 @@ def command(
         cfg = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,
+            min_steps=min_steps,
             lr=lr,
             patience=patience,
             val_fraction=val_fraction,
@@ -145,12 +160,15 @@ def command(
         "out": str(out),
         "seconds": round(seconds, 2),
         "epochs_run": len(result.history),
+        "optimizer_steps": result.steps,
+        "batch_size": result.schedule.batch_size if result.schedule else None,
         "stopped_early": result.stopped_early,
+        "warning": result.warning,
         "parameters": spec.num_parameters(),
         "test": result.test_metrics,
     }
     if as_json:
-        echo_json(summary)
+        echo_json(summary | {"rows_scored": rows_scored(ds)})
         return
     n = spec.num_parameters()
     m = result.test_metrics
@@ -161,8 +179,12 @@ def command(
     )
     click.echo(
         f"{cell} x{layers} H={hidden} on {ds.info.name}: {score} "
-        f"({len(result.history)} epochs, {seconds:.1f} s)"
+        f"({len(result.history)} epochs, {result.steps} optimizer steps of batch "
+        f"{summary['batch_size']}, {seconds:.1f} s)"
     )
+    click.echo(f"trained on {len(ds.train):,} rows; {rows_scored(ds)}")
+    if result.warning:
+        click.echo(f"warning: {result.warning}", err=True)
     click.echo(f"{n:,} parameters ({kib(4 * n)} float32, {kib(spec.int8_bytes())} int8) -> {out}")
 
 
@@ -172,7 +194,7 @@ def _train_with_progress(spec, ds, cfg, out, resume, quiet):
     from edgegru.train import train
 
     with tqdm(
-        total=cfg.epochs,
+        total=cfg.schedule_for(len(ds.train)).epochs,
         desc="train",
         unit="epoch",
         disable=True if quiet else None,
@@ -180,7 +202,7 @@ def _train_with_progress(spec, ds, cfg, out, resume, quiet):
     ) as bar:
 
         def on_epoch(log):
-            bar.n = log.epoch
+            bar.total, bar.n = log.epochs, log.epoch
             metric = "val_acc" if ds.task == "classification" else "val_-rmse"
             bar.set_postfix(
                 {

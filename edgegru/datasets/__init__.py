@@ -13,10 +13,10 @@ from typing import Any
 # Imported for their @DATASETS.register side effect: explicit, no module scan (DESIGN.md 8.2).
 from edgegru.datasets import sunspots, uea, watch  # noqa: F401
 from edgegru.datasets._base import DATASETS
-from edgegru.datasets.npz import load_npz
+from edgegru.datasets.npz import load_npz, load_test_npz
 from edgegru.types import Dataset
 
-__all__ = ["DATASETS", "list_datasets", "load_dataset", "load_npz"]
+__all__ = ["DATASETS", "list_datasets", "load_dataset", "load_npz", "load_test_npz"]
 
 
 def load_dataset(name: str) -> Dataset:

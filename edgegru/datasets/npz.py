@@ -363,3 +363,38 @@ def load_npz(
         feature_names=train.feature_names or tuple(f"f{i}" for i in range(features)),
         labels=labels,
     )
+
+
+def load_test_npz(
+    path: PathLike, *, task: str | None = None, num_outputs: int | None = None
+) -> Dataset:
+    """Every row of one .npz as the test split (``evaluate`` / ``check --test-data FILE``
+    alone): nothing is held back for training, so ``train`` is the same rows (scoring commands
+    never fit on it). Classes need not all occur: ``num_outputs`` (the model's) counts them."""
+    test_path = Path(path)
+    arrays = read_npz(test_path)
+    if task is None and "y" in arrays:
+        task = infer_task(test_path, arrays["y"])
+    task = task or "classification"
+    part = read_part(test_path, arrays, task)
+    y = part.data.y
+    k = int(y.max()) + 1 if task == "classification" else y.shape[1]
+    if num_outputs is not None and task == "classification":  # the model's classes
+        if k > num_outputs:
+            raise bad(test_path, f"y has class {k - 1}; the model has {num_outputs} classes")
+        k = num_outputs
+    labels = part.labels or tuple(str(i) if task == "classification" else f"y{i}" for i in range(k))
+    features = part.data.X.shape[2]
+    return Dataset(
+        info=DatasetInfo(
+            test_path.stem, f"{TEST_ONLY} {test_path.name}", str(test_path), "user-provided"
+        ),
+        task=task,
+        train=part.data,
+        test=part.data,
+        feature_names=part.feature_names or tuple(f"f{i}" for i in range(features)),
+        labels=labels,
+    )
+
+
+TEST_ONLY = "every row of"

@@ -56,11 +56,17 @@ class TrainSection:
     layers: int = 1
     head: str = "last"
     epochs: int = 40
+    batch_size: int | None = None  # None: from the training rows (edgegru.train.auto_batch_size)
+    min_steps: int = 600  # a floor on optimizer steps (0: off); docs/training.md
     lr: float = 5e-3
     jitter: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.min_steps < 0:
+            raise ValueError("min_steps must be >= 0")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}")
         if self.head not in HEADS:

@@ -83,6 +83,7 @@ def load_and_run(ort_bytes: bytes, inputs: tuple[TensorInfo, ...]) -> list[np.nd
 
 @EXPORTERS.register("ort")
 def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
+    cfg = cfg.for_bundle(bundle)
     check_precision("ORT", cfg, bundle)
     model, inputs, outputs, details = build_model(bundle, form, cfg)
     data = convert(model.SerializeToString())

@@ -52,13 +52,17 @@ def check_precision(fmt: str, cfg: ExportConfig, bundle: Bundle) -> None:
                 "int8-static export needs a calibrated model: run `edgegru quantize MODEL "
                 "--scheme static` (or qat) and export its output"
             )
-        raise BadInput(f"{fmt} export of int8-static is not available yet (float32, int8-dynamic)")
+        raise BadInput(
+            f"{fmt} export of int8-static is not available yet: --format tflite for this "
+            "int8-static bundle, or --precision float32 / int8-dynamic"
+        )
 
 
 def build_model(
     bundle: Bundle, form: str, cfg: ExportConfig
 ) -> tuple[Any, tuple[TensorInfo, ...], tuple[TensorInfo, ...], dict[str, Any]]:
     """The checked ModelProto of one form, its inputs and outputs and its manifest details."""
+    cfg = cfg.for_bundle(bundle)
     if form == "sequence":
         lengths = with_lengths(cfg, bundle)
         g, extra = sequence.build(bundle, lengths, cfg.precision)
@@ -96,6 +100,7 @@ def build_model(
 
 @EXPORTERS.register("onnx")
 def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
+    cfg = cfg.for_bundle(bundle)
     check_precision("ONNX", cfg, bundle)
     model, inputs, outputs, details = build_model(bundle, form, cfg)
     atomic_write_bytes(path, model.SerializeToString())

@@ -72,6 +72,7 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
     from edgegru.export.tflite.graph import build_sequence, build_step
     from edgegru.io import atomic_write_bytes
 
+    cfg = cfg.for_bundle(bundle)
     options = _check_options(bundle, cfg)
     lengths = cfg.resolved_lengths(bundle)
     source = weights_sha256(bundle)

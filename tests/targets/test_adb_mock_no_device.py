@@ -108,7 +108,9 @@ def test_full_run_against_a_fake_adb_mock_no_device(fake_adb, tmp_path, monkeypa
     target = make_target(f"adb:R58M123?adb={fake_adb}")
     with target:
         r = target.run(model, manifest, tmp_path / "unused.npz", RunConfig(runs=50))
-    assert r["outputs"] is None and r["latency_us"]["mean"] == 159413
+    assert r["outputs"] is None and r["latency_us"]["invoke"]["mean"] == 159413
+    assert r["latency_us"]["window_invoke"] == r["latency_us"]["invoke"]  # a sequence form
+    assert r["latency_us"]["call"] is None and any("no call figure" in n for n in r["notes"])
     assert r["device"]["device_model"] == "Pixel 7" and r["api"] == "benchmark_model"
     calls = [
         line.rstrip("\t").split("\t") for line in Path(os.environ["LOG"]).read_text().splitlines()

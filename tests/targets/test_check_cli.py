@@ -58,17 +58,20 @@ def test_json_measures_every_file_against_the_float_model_with_lengths(cli, proj
     assert padded[0]["padded_rows"] == (np.load(root / "data.npz")["lengths"] < T).sum()
     for row in out["rows"]:
         assert row["max_abs_error"] < row["tolerance"] < 1e-3
-        assert row["n"] == 12 and row["latency_us"]["count"] == 5
+        assert row["n"] == 12 and row["latency_us"]["invoke"]["count"] == 5
+        assert row["latency_us"]["call"]["count"] == 5 and row["latency_us"]["window_invoke"]
         if not row["padded_rows"]:
             assert row["agreement"] == 1.0 and row["accuracy_drop_pts"] == 0.0
     assert padded[0]["agreement"] < 1.0
     assert any("ran over their zero padding" in n for n in padded[0]["notes"])
+    assert out["rows_scored"] == "rows scored: 12, the test split of data (24 rows in all)"
 
 
 @pytest.mark.parametrize(
     ("option", "named"),
     [
-        (("--max-latency-us", "0.001"), "--max-latency-us 0.001"),
+        (("--max-latency-us", "0.001"), "invoke latency p50"),
+        (("--max-latency-us", "0.001", "--latency-figure", "call"), "call latency p50"),
         (("--max-size-kb", "0.01"), "--max-size-kb 0.01"),
         (("--max-rss-mb", "1"), "--max-rss-mb 1"),
         (("--max-logit-error", "0"), "--max-logit-error"),

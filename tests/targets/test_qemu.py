@@ -41,9 +41,14 @@ def test_fake_cpuinfo_names_the_board():
 def test_every_kind_on_the_emulated_pi(built, board):
     ready()
     target = make_target(f"qemu-aarch64:{board}")
-    with target:
-        for (fmt, form), path in built.files.items():
-            r = target.run(path, path.with_name(path.name + ".json"), built.data, CFG)
+    jobs = [(path, path.with_name(path.name + ".json")) for path in built.files.values()]
+    with target:  # one emulated runner session for every file
+        results = target.run_many(jobs, built.data, CFG)
+        assert len(target.remote_dirs) == 1
+        for ((fmt, form), _), r in zip(built.files.items(), results, strict=True):
+            lat = r["latency_us"]
+            assert lat["invoke"]["count"] == lat["call"]["count"] == 3, (fmt, form)
+            assert lat["window_invoke"]["p50"] > 0 and lat["window_call"]["p50"] > 0
             assert np.abs(np.array(r["outputs"]) - built.expected(fmt, form)).max() < 1e-5, (
                 fmt,
                 form,

@@ -41,7 +41,16 @@ def test_every_kind_matches_the_reference(built):
         err = np.abs(out - built.expected(fmt, form)).max()
         assert err < 1e-5, (fmt, form, err)
         lat = r["latency_us"]
-        assert lat["count"] == 30 and lat["min"] <= lat["p50"] <= lat["p90"] <= lat["max"]
+        for figure in ("invoke", "call", "window_invoke", "window_call"):
+            s = lat[figure]
+            assert s["min"] <= s["p50"] <= s["p90"] <= s["max"], (fmt, form, figure)
+        assert lat["invoke"]["count"] == lat["call"]["count"] == 30
+        if form == "step":  # a window is T steps: longer than one; max(5, 30 / 10) windows
+            assert lat["window_invoke"]["count"] == 5 and r["window_steps"] > 1
+            assert lat["window_invoke"]["p50"] > lat["invoke"]["p50"]
+            assert lat["window_call"]["p50"] > lat["window_invoke"]["p50"]
+        else:  # one call is one window
+            assert lat["window_invoke"] == lat["invoke"] and lat["window_call"] == lat["call"]
         assert r["init_us"] > 0 and r["first_inference_us"] > 0 and r["peak_rss_kb"] > 0
         assert r["form"] == form and r["versions"]["numpy"] == np.__version__
         assert r["device"]["cpu_model"] and r["device"]["machine"]

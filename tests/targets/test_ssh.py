@@ -35,6 +35,26 @@ def test_every_kind_over_ssh_with_awkward_names_and_no_leftovers(built, sshd, tm
     assert not control.exists()
 
 
+def test_one_session_runs_every_kind_with_every_latency_figure(built, sshd, tmp_path):
+    """run_many: one runner process for all files (two with the same name), each result with
+    the invoke / call / per-window figures."""
+    jobs = []
+    for (fmt, form), src in built.files.items():
+        path = copy_as(src, tmp_path / f"{fmt} {form}", AWKWARD.replace(".onnx", src.suffix))
+        jobs.append((path, path.with_name(path.name + ".json")))
+    target = make_target(sshd.target())
+    with target:
+        results = target.run_many(jobs, built.data, CFG)
+    assert len(target.remote_dirs) == 1 and not Path(target.remote_dirs[0]).exists()
+    for ((fmt, form), _), r in zip(built.files.items(), results, strict=True):
+        assert np.abs(np.array(r["outputs"]) - built.expected(fmt, form)).max() < 1e-5
+        lat = r["latency_us"]
+        assert lat["invoke"]["count"] == lat["call"]["count"] == 10, (fmt, form)
+        assert lat["window_invoke"]["p50"] > 0 and lat["window_call"]["p50"] > 0
+        if form == "step":
+            assert lat["window_invoke"]["p50"] > lat["invoke"]["p50"]
+
+
 def test_unreachable_host(sshd):
     target = make_target(sshd.target().replace(str(sshd.port), "1", 1))
     with pytest.raises(TargetError, match=r"host is unreachable.*sshd runs"):
