@@ -13,6 +13,7 @@ from typing import Any
 
 from edgegru.errors import BadInput
 from edgegru.targets.config import RunConfig
+from edgegru.types import Artifact
 
 MARKER = "EDGEGRU-RESULT "
 
@@ -21,6 +22,7 @@ FIXES = {
     "numpy": "pip install numpy on the device",
     "onnxruntime": "pip install onnxruntime on the device",
     "ai_edge_litert": "pip install ai-edge-litert on the device (tflite-runtime on older Pis)",
+    "tflite_micro": "pip install --pre tflite-micro (make setup installs it: the micro extra)",
 }
 
 
@@ -50,6 +52,10 @@ class Target(abc.ABC):
     def run(self, model: Path, manifest: Path, data: Path, cfg: RunConfig) -> dict[str, Any]:
         """Run one artifact; returns the runner's JSON (see targets/runner.py)."""
 
+    def accepts(self, artifact: Artifact) -> bool:
+        """Whether this target runs such a file at all (a check skips the others)."""
+        return True
+
 
 class RunnerTarget(Target):
     """A device that runs ``runner.py`` with a Python: subclasses give four primitives."""
@@ -71,6 +77,10 @@ class RunnerTarget(Target):
     @abc.abstractmethod
     def remove(self, remote: str) -> None: ...
 
+    def runner_extra_args(self) -> list[str]:
+        """Runner options this transport adds to every run (e.g. the runtime)."""
+        return []
+
     def join(self, folder: str, name: str) -> str:
         return f"{folder.rstrip('/')}/{name}"
 
@@ -87,7 +97,9 @@ class RunnerTarget(Target):
                 self.put(local, files[local])
             argv = [*self.python, runner, files[model], files[manifest], files[data]]
             try:
-                proc = self.execute([*argv, *cfg.runner_args()], cfg.timeout_s)
+                proc = self.execute(
+                    [*argv, *cfg.runner_args(), *self.runner_extra_args()], cfg.timeout_s
+                )
             except subprocess.TimeoutExpired:
                 raise TargetError(
                     f"{self.name}: the run did not finish within {cfg.timeout_s:.0f} s "
@@ -131,6 +143,13 @@ def parse_result(
     if kind == "missing_runtime":
         fix = FIXES.get(error.get("module") or "", "install the runtime on the device")
         raise TargetError(f"{name}: runtime missing on the device ({message}): {fix}")
+    if kind == "unsupported_ops":
+        from edgegru.targets.tflm import LOWERED_FIX
+
+        raise TargetError(
+            f"{name}: {model.name} uses ops TFLite Micro does not support ({message}): "
+            f"{LOWERED_FIX}"
+        )
     if kind == "load_failed":
         raise TargetError(
             f"{name}: {model.name} could not be loaded ({message}): is the file complete? "

@@ -59,6 +59,8 @@ class CheckRow:
     versions: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # tflm: arena_bytes (the smallest that works), flash_bytes, ops, the allocator's record
+    mcu: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +92,7 @@ def make_row(
         device=dict(result.get("device") or {}),
         versions=dict(result.get("versions") or {}),
         notes=list(result.get("notes") or []),
+        mcu=dict(result.get("mcu") or {}),
     )
     outputs = result.get("outputs")
     if outputs is None:
@@ -147,6 +150,7 @@ def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
                 "max abs output error {v:.3g} > the stated tolerance {l:.3g}",
             )
         )
+    checks += mcu_checks(row, b)
     if row.emulated:
         if b.max_latency_us is not None or b.max_rss_mb is not None:
             row.notes.append("latency and memory budgets not applied: emulated target")
@@ -168,3 +172,18 @@ def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
         row.notes.append("no device outputs: accuracy budgets not applied")
     row.failures = fails
     return fails
+
+
+def mcu_checks(row: CheckRow, b: Budgets) -> list[tuple[float | None, float | None, bool, str]]:
+    """The arena and flash budgets, on rows that measured them (the tflm target)."""
+    if not row.mcu:
+        if b.max_arena_kb is not None or b.max_flash_kb is not None:
+            row.notes.append("arena and flash budgets apply to the tflm target only")
+        return []
+    arena, flash = row.mcu.get("arena_bytes"), row.mcu.get("flash_bytes")
+    return [
+        (None if arena is None else arena / 1024.0, b.max_arena_kb, False,
+         "arena {v:.2f} KB > --max-arena-kb {l:g}"),
+        (None if flash is None else flash / 1024.0, b.max_flash_kb, False,
+         "flash {v:.2f} KB > --max-flash-kb {l:g}"),
+    ]  # fmt: skip

@@ -67,7 +67,8 @@ class Budgets:
     ``max_accuracy_drop`` is in percentage points against the float model on the same inputs;
     ``max_latency_us`` applies to the median (p50) of the timed runs; ``max_logit_error`` is the
     largest absolute difference from the float model's outputs (None: the artifact's stated
-    tolerance, see ``check.tolerance``).
+    tolerance, see ``check.tolerance``). ``max_arena_kb`` / ``max_flash_kb`` apply to the
+    ``tflm`` target's rows: the tensor arena TFLite Micro needs and the model's bytes.
     """
 
     max_accuracy_drop: float | None = None
@@ -76,6 +77,8 @@ class Budgets:
     max_size_kb: float | None = None
     max_rss_mb: float | None = None
     max_logit_error: float | None = None
+    max_arena_kb: float | None = None
+    max_flash_kb: float | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -102,6 +102,12 @@ def run_check(
                 f"{model.name} takes {artifact.spec.input_size} features, the data has {F}"
             )
     devices = [make_target(t) for t in targets]  # every target string is checked first
+    runs = {d.name: [(m, j, a) for m, j, a in loaded if d.accepts(a)] for d in devices}
+    for name, accepted in runs.items():
+        if not accepted:
+            raise BadInput(
+                f"{name} runs none of these files (tflm: .tflite float32 or int8-static)"
+            )
     rows: list[CheckRow] = []
     references: dict[tuple, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="edgegru-check-") as tmp:
@@ -113,7 +119,7 @@ def run_check(
         np.savez(data_file, **arrays)
         for device in devices:
             with device:
-                for model, manifest, artifact in loaded:
+                for model, manifest, artifact in runs[device.name]:
                     result = device.run(model, manifest, data_file, cfg)
                     ref = None
                     if inputs.reference is not None and device.has_outputs:

@@ -22,7 +22,8 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     default=("local",),
     show_default=True,
     help="local | ssh://user@host[:port][?known_hosts=F&identity=KEY&python=CMD] | "
-    "qemu-aarch64[:pi4|pi5] | adb[:serial]. Repeat for several.",
+    "qemu-aarch64[:pi4|pi5] | adb[:serial] | tflm (TFLite Micro: arena, flash, ops). "
+    "Repeat for several.",
 )
 @data_options
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
@@ -47,6 +48,12 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     type=click.FloatRange(0),
     help="Max abs output difference [default: the artifact's stated tolerance].",
 )
+@click.option(
+    "--max-arena-kb",
+    type=click.FloatRange(0),
+    help="tflm: the tensor arena TFLite Micro needs (the smallest that works).",
+)
+@click.option("--max-flash-kb", type=click.FloatRange(0), help="tflm: the model's bytes.")
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
 @click.option(
     "--delegate",
@@ -80,6 +87,8 @@ def command(
     max_size_kb,
     max_rss_mb,
     max_logit_error,
+    max_arena_kb,
+    max_flash_kb,
     threads,
     delegate,
     api,
@@ -95,6 +104,7 @@ def command(
       edgegru check runs/gru32/export/model.onnx --target local
       edgegru check out/*.tflite out/*.onnx --target ssh://pi@raspberrypi \\
           --target qemu-aarch64:pi5 --max-accuracy-drop 1 --max-latency-us 500
+      edgegru check out/model.step.int8.tflite --target tflm --max-arena-kb 8 --max-flash-kb 12
     """
     from edgegru.errors import BadInput, CheckFailed
     from edgegru.targets.config import Budgets, RunConfig
@@ -116,6 +126,8 @@ def command(
             max_size_kb,
             max_rss_mb,
             max_logit_error,
+            max_arena_kb,
+            max_flash_kb,
         )
     except ValueError as e:
         raise BadInput(str(e)) from None
@@ -221,6 +233,8 @@ def render(rows) -> str:
         "check",
     ]
     lines = [table(body, header)]
+    if any(r.mcu for r in rows):
+        lines += ["", mcu_table(rows)]
     if any(r.emulated for r in rows):
         lines.append("* emulated (qemu-user): real aarch64 outputs, meaningless timings")
     notes = []
@@ -231,3 +245,30 @@ def render(rows) -> str:
     lines += [f"  {n}" for n in notes]
     lines += [f"FAIL {f}" for r in rows for f in r.failures]
     return "\n".join(lines)
+
+
+def mcu_table(rows) -> str:
+    """The tflm rows: arena (the smallest that works), flash (the model's bytes), ops, and the
+    common boards the model fits (edgegru.targets.boards)."""
+    from edgegru.targets.boards import fitting
+
+    body = []
+    for r in rows:
+        if not r.mcu:
+            continue
+        arena, flash = r.mcu["arena_bytes"], r.mcu["flash_bytes"]
+        fits = fitting(arena, flash)
+        body.append(
+            (
+                Path(r.artifact).name,
+                f"{arena / 1024:.2f}",
+                f"{flash / 1024:.2f}",
+                len(r.mcu.get("ops", [])),
+                f"{fits[0].name} ({fits[0].ram_kb} KB RAM)" if fits else "none listed",
+            )
+        )
+    header = ["MCU (tflm)", "arena KB", "flash KB", "ops", "smallest listed board it fits"]
+    return table(body, header) + (
+        "\n  arena: the smallest TFLite Micro allocates in (64-bit host build; 32-bit MCUs need "
+        "a little less); timings above are the host's, not an MCU's"
+    )
