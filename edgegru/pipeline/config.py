@@ -6,7 +6,7 @@
 [compress]  method = "prune"  hidden = 24  curve = [16]  deploy = "trained"
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
-[check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
+[check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up, "tflm"
 [report]    enabled = true
 ```
 Every section has ``enabled``; a missing section takes its defaults (DESIGN.md section 7).
@@ -159,6 +159,8 @@ class CheckSection:
     max_latency_us: float | None = None
     max_size_kb: float | None = None
     max_rss_mb: float | None = None
+    max_arena_kb: float | None = None  # the tflm target's rows: TFLite Micro's tensor arena
+    max_flash_kb: float | None = None  # and the model's bytes
 
     def __post_init__(self) -> None:
         if self.emulated not in ("auto", "off"):

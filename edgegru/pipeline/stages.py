@@ -236,7 +236,8 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     export_dir = ctx.results["export"].folder
     files = [export_dir / a["file"] for a in ctx.results["export"].outputs["artifacts"]]
     budgets = Budgets(c.max_accuracy_drop, c.min_agreement, c.max_latency_us, c.max_size_kb,
-                      c.max_rss_mb)  # fmt: skip
+                      c.max_rss_mb, max_arena_kb=c.max_arena_kb,
+                      max_flash_kb=c.max_flash_kb)  # fmt: skip
 
     def reference(X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return predict(bundle, SequenceData(X, np.zeros(len(X)), lengths))
