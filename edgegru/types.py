@@ -313,7 +313,7 @@ class Dataset:
         return len(self.labels)
 
 
-FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite")
+FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite", "c-array")
 FORMS: tuple[str, ...] = ("sequence", "step")
 PRECISIONS: tuple[str, ...] = ("float32", "int8-dynamic", "int8-static")
 

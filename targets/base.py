@@ -53,8 +53,9 @@ class Target(abc.ABC):
         """Run one artifact; returns the runner's JSON (see targets/runner.py)."""
 
     def accepts(self, artifact: Artifact) -> bool:
-        """Whether this target runs such a file at all (a check skips the others)."""
-        return True
+        """Whether this target runs such a file at all (a check skips the others, e.g. the
+        C++ sources of a c-array export)."""
+        return artifact.format in ("onnx", "ort", "tflite")
 
 
 class RunnerTarget(Target):
