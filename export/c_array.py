@@ -17,6 +17,7 @@ no more than that (TFLite Micro's pointer-sized bookkeeping is smaller there).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -272,6 +273,9 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
             "TFLite Micro has no hybrid (int8-dynamic) kernels: export the c-array with "
             "--precision int8-static or float32"
         )
+    if bundle.spec.cell in ("lstm", "peephole") and "layout" not in cfg.options:
+        # TFLite Micro's fused LSTM takes no peepholes: builtin ops instead (lstm_lowered.py)
+        cfg = dataclasses.replace(cfg, options={**cfg.options, "layout": "lowered"})
     with tempfile.TemporaryDirectory(prefix="edgegru-c-array-") as tmp:
         tfl = write_tflite(bundle, form, cfg, Path(tmp) / "model.tflite")
         data = Path(tfl.path).read_bytes()

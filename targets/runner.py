@@ -279,6 +279,9 @@ def tflm_ops(schema, model):
                 k < len(inputs) and inputs[k] >= 0 for k in LSTM_PEEPHOLE_INPUTS
             ):
                 bad = "UNIDIRECTIONAL_SEQUENCE_LSTM with peepholes"
+            elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and op.IntermediatesLength():
+                # TFLite's integer 8x8_16 LSTM: TFLite Micro's kernel refuses its intermediates
+                bad = "UNIDIRECTIONAL_SEQUENCE_LSTM in integer mode (intermediate tensors)"
             if name not in used:
                 used.append(name)
             if bad and bad not in unsupported:
@@ -347,10 +350,18 @@ class TflmModel:
         arena size from there: the smallest arena in which the model allocates, loaded for the
         runs that follow (the first of which proves it also invokes)."""
         probe = max(ARENA_PROBE_BYTES, 16 * len(self.data))
-        try:
-            self.it = self._interpreter(probe)
-        except Exception as e:
-            raise RunnerError("load_failed", f"TFLite Micro cannot load the model: {e}") from None
+        errors = []
+
+        def load():
+            try:
+                self.it = self._interpreter(probe)
+            except RuntimeError as e:
+                errors.append(str(e))
+
+        said = capture_fd(2, load).strip().splitlines()
+        if errors:  # TFLite Micro's own reason is on stderr, the exception only says "failed"
+            why = said[0] if said else errors[0]
+            raise RunnerError("unsupported_ops", f"TFLite Micro cannot prepare it: {why}")
         self.run(feed)
         record = parse_allocations(capture_fd(2, self.it.print_allocations))
         if "total" not in record:

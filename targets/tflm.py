@@ -20,7 +20,10 @@ from edgegru.targets.registry import TARGETS, TargetSpec
 from edgegru.types import Artifact
 
 # What the fix is when the file uses an op TFLite Micro lacks.
-LOWERED_FIX = "export with --option layout=lowered (builtin ops only)"
+LOWERED_FIX = (
+    "LSTM / peephole LSTM files run there exported float32 with --option layout=lowered "
+    "(builtin ops only)"
+)
 
 
 class TflmTarget(LocalTarget):

@@ -174,7 +174,16 @@ def _row(a: Any, folder: Path) -> dict[str, Any]:
             "nodes": a.details.get("nodes", a.details.get("ops"))}  # fmt: skip
 
 
-@stage("export", section="export", needs=("train",))
+def _checks_on_tflm(ctx: Context) -> bool:
+    c = ctx.config.check
+    return c.enabled and any(t.partition("?")[0] == "tflm" for t in c.targets)
+
+
+def _export_inputs(ctx: Context) -> dict[str, Any]:
+    return {"tflm": _checks_on_tflm(ctx)}  # LSTM cells then export float files lowered
+
+
+@stage("export", section="export", needs=("train",), extra_inputs=_export_inputs)
 def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Every configured format and form of the float model, and of each int8 bundle (in
     ``folder/<scheme>/``); a format that cannot write a precision yet is recorded as skipped."""
@@ -184,7 +193,11 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     e = ctx.config.export
     bundle = load_bundle(model_folder(ctx))
-    artifacts = export(bundle, ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms)), folder)
+    options = {}
+    if _checks_on_tflm(ctx) and bundle.spec.cell in ("lstm", "peephole"):
+        options["layout"] = "lowered"  # TFLite Micro's fused LSTM takes no peepholes
+    cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), options=options)
+    artifacts = export(bundle, cfg, folder)
     rows = [_row(a, folder) for a in artifacts]
     skipped: list[str] = []
     quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
@@ -254,8 +267,12 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         emulated = target.startswith("qemu")
         cfg = RunConfig(warmup=min(c.warmup, 2) if emulated else c.warmup,
                         runs=min(c.runs, 5) if emulated else c.runs)  # fmt: skip
-        ctx.say("check", f"{len(files)} artifacts on {target} ({len(part)} sequences)")
-        for row in run_check(files, [target], CheckInputs(part, ds.task, reference), cfg, budgets):
+        runs = files
+        if target.partition("?")[0] == "tflm":  # TFLite Micro cannot run the fused int8 LSTM
+            runs = [f for f in files if not (f.name.endswith(".int8.tflite") and
+                                             bundle.spec.cell in ("lstm", "peephole"))]  # fmt: skip
+        ctx.say("check", f"{len(runs)} artifacts on {target} ({len(part)} sequences)")
+        for row in run_check(runs, [target], CheckInputs(part, ds.task, reference), cfg, budgets):
             data = row.to_json()
             lat = row.latency_us
             data.update(file=str(Path(row.artifact).relative_to(export_dir)), p50_us=lat.get("p50"),

@@ -195,3 +195,40 @@ def test_op_list_names_real_builtin_ops():
     schema = runner.tflm_schema()
     names = {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
     assert names >= runner.TFLM_OPS and "UNIDIRECTIONAL_SEQUENCE_LSTM" in runner.TFLM_OPS
+
+
+@pytest.mark.parametrize("cell", [pytest.param("lstm", marks=pytest.mark.slow), "peephole"])
+def test_lowered_lstm_files_run_on_tflm_and_litert(tmp_path, cell):
+    """layout=lowered (WHILE) and unrolled: builtin ops only, so TFLite Micro runs the peephole
+    LSTM too; two layers and the mean head exercise every loop variable. The step file (builtin
+    ops already) runs as well."""
+    b = A.bundle(cell, head="mean", layers=2)
+    X, _ = A.data(b, n=6, T=6, seed=4)
+    np.savez(tmp_path / "data.npz", X=X)
+    expected = reference_forward(b.spec, b.weights, X)
+    files = []
+    for form, layout in (("sequence", "lowered"), ("sequence", "unrolled"), ("step", "lowered")):
+        cfg = ExportConfig(formats=("tflite",), forms=(form,), options={"layout": layout})
+        (artifact,) = export(b, cfg, tmp_path / layout)
+        files.append(Path(artifact.path))
+    for name in ("tflm", "local"):
+        with make_target(name) as target:
+            for path in files:
+                r = target.run(path, Path(f"{path}.json"), tmp_path / "data.npz", CFG)
+                err = np.abs(np.array(r["outputs"]) - expected).max()
+                assert err < 1e-4, (name, path, err)
+                if name == "tflm":
+                    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in r["mcu"]["ops"]
+
+
+def test_int8_fused_lstm_is_named_unsupported(tmp_path):
+    b = A.bundle("lstm")
+    X, _ = A.data(b, n=16, T=6, seed=3)
+    q = quantize_(copy.deepcopy(b), QuantizeConfig(scheme="static", calib=16), _dataset(b, X))
+    cfg = ExportConfig(formats=("tflite",), forms=("step",), precision="int8-static")
+    (artifact,) = export(q, cfg, tmp_path)
+    np.savez(tmp_path / "data.npz", X=X[:2])
+    from edgegru.targets.base import TargetError
+
+    with make_target("tflm") as target, pytest.raises(TargetError, match="integer mode"):
+        target.run(Path(artifact.path), Path(f"{artifact.path}.json"), tmp_path / "data.npz", CFG)
