@@ -157,4 +157,4 @@ def sequence_lowered(
         outs.append(ops.add(body, "sum1", bv[1 + 2 * L], h[-1]))
     body.set_io(bv, [*outs, bv[-1]])  # gx returned as is: no copy per iteration
     res = ops.while_(g, "loop", init, cond, body)
-    return Pooled(res[1 + 2 * L] if mean else res[L - 1], 1.0 / T if mean else 1.0, details)
+    return Pooled(res[1 + 2 * L] if mean else res[L], 1.0 / T if mean else 1.0, details)
