@@ -269,6 +269,7 @@ def mcu_table(rows) -> str:
         )
     header = ["MCU (tflm)", "arena KB", "flash KB", "ops", "smallest listed board it fits"]
     return table(body, header) + (
-        "\n  arena: the smallest TFLite Micro allocates in (64-bit host build; 32-bit MCUs need "
-        "a little less); timings above are the host's, not an MCU's"
+        "\n  arena: the smallest TFLite Micro allocates in, measured on this 64-bit host (its "
+        "pointer-sized bookkeeping is smaller on a 32-bit MCU); timings above are the host's, "
+        "not an MCU's"
     )
