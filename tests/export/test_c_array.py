@@ -108,3 +108,12 @@ def test_hybrid_precision_is_refused_in_one_line(cli, tmp_path):
     proc = cli("export", str(tmp_path / "m"), "--format", "c-array", "--precision",
                "int8-dynamic", "-o", str(tmp_path / "out"))  # fmt: skip
     assert_one_line_error(proc, "no hybrid")
+
+
+def test_peephole_lstm_is_lowered_for_tflite_micro(tmp_path):
+    """TFLite Micro's fused LSTM takes no peepholes: the c-array uses layout=lowered itself."""
+    b = A.bundle("peephole")
+    (art,) = export(b, ExportConfig(formats=("c-array",), forms=("sequence",)), tmp_path)
+    assert art.details["layout"] == "lowered" and art.details["arena_bytes"] > 0
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in art.details["ops"]
+    assert "resolver.AddWhile()" in (tmp_path / "model_example_main.cc").read_text()
