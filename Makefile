@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-EXTRAS := onnx,tflite,report,dev
+EXTRAS := onnx,tflite,report,micro,dev
 
 .PHONY: setup system-deps targets-setup demo test test-fast lint bench clean
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # What the targets tests need from the system (root; idempotent: apt-get skips what is there):
-# sshd for the ssh target's loopback tests, qemu-user and mmdebstrap for the emulated Pi.
-SYSTEM_PACKAGES := openssh-server openssh-client qemu-user-static mmdebstrap
+# sshd for the ssh target's loopback tests, qemu-user and mmdebstrap for the emulated Pi, g++ for
+# the syntax check of the c-array export's C++.
+SYSTEM_PACKAGES := openssh-server openssh-client qemu-user-static mmdebstrap g++
 system-deps:
 	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -qq && \

@@ -29,6 +29,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("bench.tflite_lstm_int8", "TFLite LSTM / peephole: float vs hybrid vs full-integer kernel",
      ["--runs", "30"]),
     ("bench.lengths", "The lengths input: the same file with and without it", ["--runs", "30"]),
+    ("bench.tflite_micro", "TFLite Micro: LSTM lowered to builtin ops vs the fused op; arenas",
+     ["--runs", "20"]),
 ]  # fmt: skip
 # bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,
 # `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.

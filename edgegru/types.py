@@ -353,7 +353,7 @@ class Dataset:
         return len(self.labels)
 
 
-FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite")
+FORMATS: tuple[str, ...] = ("onnx", "ort", "tflite", "c-array")
 FORMS: tuple[str, ...] = ("sequence", "step")
 # Bundle provenance key: the model was trained on data with ``lengths``, so its full-sequence
 # exports take a ``lengths`` input by default (docs/padding.md).

@@ -91,6 +91,9 @@ _PRECISION_TAG = {"float32": "", "int8-dynamic": ".dynint8", "int8-static": ".in
 
 def artifact_name(fmt: str, form: str, precision: str) -> str:
     """model.onnx, model.step.onnx, model.int8.tflite, model.step.dynint8.tflite, ..."""
+    if fmt == "c-array":  # C++ sources (export/c_array.py): model_data.cc, model_step_int8_data.cc
+        tag = _PRECISION_TAG[precision].replace(".", "_")
+        return f"model{'_step' if form == 'step' else ''}{tag}_data.cc"
     step = ".step" if form == "step" else ""
     return f"model{step}{_PRECISION_TAG[precision]}.{_EXTENSION.get(fmt, fmt)}"
 
@@ -163,4 +166,8 @@ def _load_writers() -> None:
 
 
 # One line per format package.
-_FORMAT_MODULES: list[str] = ["edgegru.export.onnx", "edgegru.export.tflite"]
+_FORMAT_MODULES: list[str] = [
+    "edgegru.export.onnx",
+    "edgegru.export.tflite",
+    "edgegru.export.c_array",
+]

@@ -34,6 +34,10 @@ Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT
   which equals "reference" but where the double product lies within float32 rounding of a half
   (watch GRU-32 hit it; tests/quantize/test_kernels_litert.py).
 - ``fully_connected_16x8``: the int16-logit head (see there).
+- ``mode="tflm"``: TFLite Micro's reference kernels (the ``tflm`` target): FULLY_CONNECTED
+  requantizes in fixed point (``MultiplyByQuantizedMultiplier``, halves away from zero; the 16x8
+  head through its int64 overload with a 16-bit multiplier); ADD, SUB, MUL and QUANTIZE are
+  "reference"'s; LOGISTIC and TANH are gemmlowp fixed point (``tflm_kernels``).
 
 Integer arithmetic runs in int64 NumPy arrays holding int32 values; every function takes and
 returns int8 (or int32) arrays of any shape. NumPy only.
@@ -198,6 +202,11 @@ def fully_connected(
         f32 = np.float32
         scale = (f32(s_in) * np.asarray(s_w, f32) / f32(s_out)).astype(f32)
         scaled = np.rint(acc.astype(f32) * scale).astype(np.int64)
+    elif requant == "tflm":
+        # TFLite Micro's reference FULLY_CONNECTED (per channel or not): the QuantizeMultiplier
+        # multiplier applied by MultiplyByQuantizedMultiplier, rounding twice (common.cc)
+        mult, shift = fc_multipliers(s_in, s_w, s_out)
+        scaled = multiply_by_quantized_multiplier(acc, mult, shift)
     elif requant == "optimized":
         mult, shift = fc_multipliers(s_in, s_w, s_out)
         left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
@@ -208,7 +217,7 @@ def fully_connected(
     return saturate_int8(scaled + out_zero_point)
 
 
-REQUANT_MODES = ("reference", "optimized", "xnnpack")
+REQUANT_MODES = ("reference", "optimized", "xnnpack", "tflm")
 INT16_MIN, INT16_MAX = -32768, 32767
 
 
@@ -225,6 +234,7 @@ def fully_connected_16x8(
     weights: np.ndarray,
     bias: np.ndarray | None,
     scales: tuple[float, np.ndarray, float],
+    requant: str = "reference",
 ) -> np.ndarray:
     """FULLY_CONNECTED 16x8 (TFLite's int16-activation mode; builtin kernels only, XNNPACK has
     none): x [..., I] int16 (zero point 0), weights [O, I] int8 (zp 0, per channel or one
@@ -240,11 +250,23 @@ def fully_connected_16x8(
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)
     s_in, s_w, s_out = scales
+    if requant == "tflm":
+        return np.clip(_reduced_multiply(acc, *fc_multipliers(s_in, s_w, s_out)),
+                       INT16_MIN, INT16_MAX).astype(np.int16)  # fmt: skip
     effective = (float(np.float32(s_in)) * np.asarray(s_w, np.float32).astype(np.float64)) / float(
         np.float32(s_out)
     )
     y = tflite_round(acc.astype(np.float64) * effective)
     return np.clip(y, INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+def _reduced_multiply(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """common.cc's int64 ``MultiplyByQuantizedMultiplier`` (double-rounding build), which TFLite
+    Micro's 16x8 FULLY_CONNECTED calls: the multiplier rounded to 16 bits, one rounding shift."""
+    multiplier = np.asarray(multiplier, np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, np.int64)
+    return (np.asarray(x, np.int64) * reduced + (np.int64(1) << (total - 1))) >> total
 
 
 def _add_params(s1: float, s2: float, s_out: float) -> tuple[tuple[int, int], ...]:

@@ -16,7 +16,8 @@ Sources (LiteRT ``tflite/kernels/``; TensorFlow ``tensorflow/lite/kernels/`` is 
   NEON version through NEON_2_SSE, which rounds differently: ``peephole_accumulate``),
   ``CwiseMul`` (a rounding shift, or a multiplier to int8), ``CwiseAdd``, ``ApplySigmoid`` and
   ``ApplyTanh``: gemmlowp's fixed-point ``logistic`` and ``tanh`` on int16 (``fixedpoint.h``),
-  here tabulated over all 65,536 int16 inputs by a vectorized port of the same arithmetic.
+  here tabulated over all 65,536 int16 inputs by a vectorized port of the same arithmetic
+  (``gemmlowp``).
 
 NumPy only; integers live in int64 arrays holding int16 / int32 values.
 """
@@ -28,7 +29,9 @@ import math
 
 import numpy as np
 
+from edgegru.quantize import gemmlowp
 from edgegru.quantize import kernels as K
+from edgegru.quantize.gemmlowp import FIXED16
 from edgegru.quantize.kernels import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
@@ -50,103 +53,13 @@ def _sat16(x: np.ndarray) -> np.ndarray:
     return np.clip(x, INT16_MIN, INT16_MAX)
 
 
-def _srdhm16(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int16."""
-    a = np.asarray(a, np.int64)
-    b = np.asarray(b, np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
-    s = ab + nudge
-    q = np.abs(s) // (1 << 15)
-    high = _wrap16(np.where(s < 0, -q, q))
-    return np.where((a == b) & (a == INT16_MIN), INT16_MAX, high)
-
-
-def _mul_pot16(x: np.ndarray, exponent: int) -> np.ndarray:
-    """gemmlowp ``SaturatingRoundingMultiplyByPOT<exponent>`` on int16."""
-    if exponent == 0:
-        return x
-    if exponent < 0:
-        return rounding_divide_by_pot(x, -exponent)
-    threshold = (1 << (15 - exponent)) - 1
-    out = _wrap16(x * (1 << exponent))
-    return np.where(x > threshold, INT16_MAX, np.where(x < -threshold, INT16_MIN, out))
-
-
-def _const16(raw32: int) -> int:
-    """``RescaleConstantInitializer``: an int32 fixed-point constant rounded to int16."""
-    return int(rounding_divide_by_pot(np.int64(raw32), 16))
-
-
-def _exp_quarter(a: np.ndarray) -> np.ndarray:
-    """``exp_on_interval_between_negative_one_quarter_and_0_excl`` (F0 -> F0)."""
-    constant_term, one_third = _const16(1895147668), _const16(715827883)
-    x = _wrap16(a + (1 << 12))  # a + 1/8
-    x2 = _srdhm16(x, x)
-    x3 = _srdhm16(x2, x)
-    x4 = _srdhm16(x2, x2)
-    x4_over_4 = _mul_pot16(x4, -2)
-    poly = _mul_pot16(_wrap16(_srdhm16(_wrap16(x4_over_4 + x3), one_third) + x2), -1)
-    return _sat16(constant_term + _srdhm16(constant_term, _wrap16(x + poly)))
-
-
-_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-           (2, 39332535), (3, 720401), (4, 242))  # fmt: skip
-
-
-def _exp_negative(a: np.ndarray, integer_bits: int) -> np.ndarray:
-    """``exp_on_negative_values`` (F{integer_bits} -> F0) for a <= 0."""
-    frac = 15 - integer_bits
-    quarter = 1 << (frac - 2)
-    a_mod = _wrap16((a & (quarter - 1)) - quarter)
-    result = _exp_quarter(_mul_pot16(a_mod, integer_bits))  # Rescale<0>
-    remainder = _wrap16(a_mod - a)
-    for exponent, multiplier in _BARREL:
-        if integer_bits > exponent:
-            bit = (remainder & (1 << (frac + exponent))) != 0
-            result = np.where(bit, _srdhm16(result, _const16(multiplier)), result)
-    if integer_bits > 5:
-        clamp = _const16(-(1 << (36 - integer_bits)))
-        result = np.where(a < clamp, 0, result)
-    return np.where(a == 0, INT16_MAX, result)
-
-
-def _newton_reciprocal(a: np.ndarray) -> np.ndarray:
-    """The Newton-Raphson part shared by ``one_over_one_plus_x_for_x_in_0_1`` and
-    ``one_minus_x_over_one_plus_x_for_x_in_0_1``: x ~ 1 / half_denominator in F2."""
-    s = a + INT16_MAX
-    half_den = _wrap16(np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2)))  # RoundingHalfSum
-    x = _wrap16(_const16(1515870810) + _srdhm16(half_den, _const16(-1010580540)))
-    one_f2 = 1 << 13
-    for _ in range(3):
-        omh = _wrap16(one_f2 - _srdhm16(half_den, x))
-        x = _wrap16(x + _mul_pot16(_srdhm16(x, omh), 2))  # Rescale<2> of an F4
-    return x
-
-
-def _logistic(a: np.ndarray, integer_bits: int) -> np.ndarray:
-    pos = a > 0
-    abs_a = np.where(pos, a, _wrap16(-a))
-    r_pos = _mul_pot16(_newton_reciprocal(_exp_negative(_wrap16(-abs_a), integer_bits)), 1)
-    r_neg = _wrap16(INT16_MAX - r_pos)
-    return np.where(a == 0, 1 << 14, np.where(pos, r_pos, r_neg))
-
-
-def _tanh(a: np.ndarray, integer_bits: int) -> np.ndarray:
-    neg = a < 0
-    n = np.where(neg, a, _wrap16(-a))
-    e = _exp_negative(n, integer_bits + 1)  # ExactMulByPot<1>
-    t = _mul_pot16(_wrap16(_newton_reciprocal(e) - (1 << 13)), 2)
-    return np.where(a == 0, 0, np.where(neg, _wrap16(-t), t))
-
-
 _ALL16 = np.arange(INT16_MIN, INT16_MAX + 1, dtype=np.int64)
 
 
 @functools.cache
 def sigmoid_table() -> np.ndarray:
     """``ApplySigmoid``: Q3.12 int16 -> Q0.15, indexed by q + 32768."""
-    return _logistic(_ALL16, GATE_INTEGER_BITS).astype(np.int16)
+    return gemmlowp.logistic(FIXED16, _ALL16, GATE_INTEGER_BITS).astype(np.int16)
 
 
 @functools.cache
@@ -154,7 +67,7 @@ def tanh_table(integer_bits: int) -> np.ndarray:
     """``ApplyTanh(integer_bits)``: Q{ib}.{15-ib} int16 -> Q0.15, indexed by q + 32768."""
     if not 0 <= integer_bits <= 6:
         raise ValueError("ApplyTanh takes 0..6 integer bits")
-    return _tanh(_ALL16, integer_bits).astype(np.int16)
+    return gemmlowp.tanh(FIXED16, _ALL16, integer_bits).astype(np.int16)
 
 
 def lookup16(table: np.ndarray, x: np.ndarray) -> np.ndarray:

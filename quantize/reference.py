@@ -33,7 +33,8 @@ r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zer
 int32 with scale s_in * s_w. ``requant`` names the kernels to reproduce (``kernels``):
 "reference" = LiteRT's reference kernels, "optimized" = LiteRT's builtin optimized kernels
 (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: FULLY_CONNECTED requantizes in fixed point), "xnnpack"
-= the XNNPACK delegate (its own ADD/SUB/MUL/QUANTIZE arithmetic).
+= the XNNPACK delegate (its own ADD/SUB/MUL/QUANTIZE arithmetic), "tflm" = TFLite Micro's
+reference kernels (fixed-point FULLY_CONNECTED, LOGISTIC and TANH).
 ``edgegru.export.tflite.lowerings.gru_int8`` writes exactly this graph (and reads its weights,
 biases and scales from this model).
 """
@@ -78,7 +79,7 @@ class Int8Fc:
         scales = (self.q_in.scale, self.s_w, self.q_out.scale)
         if self.q_out.bits == 16:  # 16x8: x requantized to int16 at (s_in, 0) first (exact)
             x16 = np.asarray(x, np.int64) - self.q_in.zero_point
-            return K.fully_connected_16x8(x16, self.W, self.bias, scales)
+            return K.fully_connected_16x8(x16, self.W, self.bias, scales, requant)
         return K.fully_connected(
             x, self.q_in.zero_point, self.W, self.bias, scales, self.q_out.zero_point, requant
         )
@@ -94,11 +95,23 @@ class Int8GruLayer:
     logistic: np.ndarray  # LOGISTIC table for pre_rz
     tanh: np.ndarray  # TANH table for pre_n
 
+    def tables(self, requant: str) -> tuple[np.ndarray, np.ndarray]:
+        """LOGISTIC and TANH tables: LiteRT's float-built ones, or TFLite Micro's fixed point."""
+        if requant != "tflm":
+            return self.logistic, self.tanh
+        from edgegru.quantize import tflm_kernels
+
+        q = self.q
+        return tflm_kernels.logistic_table(q["pre_rz"].pair), tflm_kernels.tanh_table(
+            q["pre_n"].pair
+        )
+
     def run(self, x_q: np.ndarray, requant: str) -> np.ndarray:
         """x_q [B, T, I] int8 -> h_q for every step [B, T, H] int8."""
         q = self.q
         B, T, _ = x_q.shape
         H = self.h_n.W.shape[0]
+        sigmoid_lut, tanh_lut = self.tables(requant)
         gx_rz = self.x_rz(x_q, requant)  # [B, T, 2H]
         gx_n = self.x_n(x_q, requant)  # [B, T, H]
         h = np.full((B, H), q["h"].zero_point, np.int8)
@@ -110,11 +123,11 @@ class Int8GruLayer:
             pre_rz = K.add(
                 gx_rz[:, t], q["gx_rz"].pair, gh_rz, q["gh_rz"].pair, q["pre_rz"].pair, m
             )
-            rz = K.lookup(self.logistic, pre_rz)
+            rz = K.lookup(sigmoid_lut, pre_rz)
             r, z = rz[:, :H], rz[:, H:]
             rgh = K.mul(r, q["rz"].pair, gh_n, q["gh_n"].pair, q["rgh"].pair, m)
             pre_n = K.add(gx_n[:, t], q["gx_n"].pair, rgh, q["rgh"].pair, q["pre_n"].pair, m)
-            n = K.lookup(self.tanh, pre_n)
+            n = K.lookup(tanh_lut, pre_n)
             d = K.sub(h, q["h"].pair, n, q["n"].pair, q["d"].pair, m)
             zd = K.mul(z, q["rz"].pair, d, q["d"].pair, q["zd"].pair, m)
             h = K.add(n, q["n"].pair, zd, q["zd"].pair, q["h"].pair, m)

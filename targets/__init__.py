@@ -3,7 +3,7 @@
 - ``runner.py``: the self-contained file a device runs (numpy + one runtime);
 - ``registry``: the target syntax and the ``TARGETS`` registry; one module per transport:
   ``local``, ``ssh``, ``qemu`` (qemu-aarch64, with ``qemu_rootfs`` building its userland), ``adb``
-  (with ``adb_parse`` for the benchmark tools' output);
+  (with ``adb_parse`` for the benchmark tools' output), ``tflm`` (TFLite Micro on this machine);
 - ``check``: device outputs against the float model, and budgets.
 """
 
@@ -19,6 +19,7 @@ _TRANSPORTS = (
     "edgegru.targets.ssh",
     "edgegru.targets.qemu",
     "edgegru.targets.adb",
+    "edgegru.targets.tflm",
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from edgegru.errors import BadInput
 from edgegru.targets.config import RunConfig
+from edgegru.types import Artifact
 
 MARKER = "EDGEGRU-RESULT "
 
@@ -22,6 +23,7 @@ FIXES = {
     "numpy": "pip install numpy on the device",
     "onnxruntime": "pip install onnxruntime on the device",
     "ai_edge_litert": "pip install ai-edge-litert on the device (tflite-runtime on older Pis)",
+    "tflite_micro": "pip install --pre tflite-micro (make setup installs it: the micro extra)",
 }
 
 
@@ -63,6 +65,10 @@ class Target(abc.ABC):
             except TargetError as e:
                 out.append(e)
         return out
+    def accepts(self, artifact: Artifact) -> bool:
+        """Whether this target runs such a file at all (a check skips the others, e.g. the
+        C++ sources of a c-array export)."""
+        return artifact.format in ("onnx", "ort", "tflite")
 
 
 class RunnerTarget(Target):
@@ -84,6 +90,10 @@ class RunnerTarget(Target):
 
     @abc.abstractmethod
     def remove(self, remote: str) -> None: ...
+
+    def runner_extra_args(self) -> list[str]:
+        """Runner options this transport adds to every run (e.g. the runtime)."""
+        return []
 
     def join(self, folder: str, name: str) -> str:
         return f"{folder.rstrip('/')}/{name}"
@@ -122,7 +132,7 @@ class RunnerTarget(Target):
                 argv += ["--more", *pair]
             timeout = cfg.timeout_s * len(jobs)
             try:
-                proc = self.execute([*argv, *cfg.runner_args()], timeout)
+                proc = self.execute([*argv, *cfg.runner_args(), *self.runner_extra_args()], timeout)
             except subprocess.TimeoutExpired:
                 raise TargetError(
                     f"{self.name}: the run did not finish within {timeout:.0f} s "
@@ -184,6 +194,13 @@ def _explain(name: str, result: dict[str, Any], model: Path) -> TargetError:
     if kind == "missing_runtime":
         fix = FIXES.get(error.get("module") or "", "install the runtime on the device")
         return TargetError(f"{name}: runtime missing on the device ({message}): {fix}")
+    if kind == "unsupported_ops":
+        from edgegru.targets.tflm import LOWERED_FIX
+
+        return TargetError(
+            f"{name}: {model.name} uses ops TFLite Micro does not support ({message}): "
+            f"{LOWERED_FIX}"
+        )
     if kind == "load_failed":
         return TargetError(
             f"{name}: {model.name} could not be loaded ({message}): is the file complete? "

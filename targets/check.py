@@ -70,6 +70,8 @@ class CheckRow:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     broken: list[dict[str, Any]] = field(default_factory=list)  # one record per broken budget
+    # tflm: arena_bytes (the smallest that works), flash_bytes, ops, the allocator's record
+    mcu: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +113,7 @@ def make_row(
         device=dict(result.get("device") or {}),
         versions=dict(result.get("versions") or {}),
         notes=list(result.get("notes") or []),
+        mcu=dict(result.get("mcu") or {}),
     )
     outputs = result.get("outputs")
     if outputs is None:
@@ -146,6 +149,8 @@ _MESSAGES = {
     "max_size_kb": "size {v:.1f} KB > {l}",
     "max_rss_mb": "peak RSS {v:.1f} MB > {l}",
     "max_logit_error": "max abs output error {v:.3g} > {l}",
+    "max_arena_kb": "arena {v:.2f} KB > {l}",
+    "max_flash_kb": "flash {v:.2f} KB > {l}",
 }
 STATED_TOLERANCE = "the stated tolerance"
 # The default budgets are judged on a sample of n rows, so they allow this many standard errors
@@ -175,7 +180,13 @@ def _value(row: CheckRow, name: str, figure: str = "invoke") -> float | None:
         "max_size_kb": row.size_kb,
         "max_rss_mb": row.peak_rss_mb,
         "max_logit_error": row.max_abs_error,
+        "max_arena_kb": _kb(row.mcu.get("arena_bytes")),
+        "max_flash_kb": _kb(row.mcu.get("flash_bytes")),
     }[name]
+
+
+def _kb(n: float | None) -> float | None:
+    return None if n is None else n / 1024.0
 
 
 def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
@@ -194,6 +205,10 @@ def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
         if name == "max_logit_error" and limit is None and row.tolerance is not None:
             limit, label = Limit(name, row.tolerance, "stated"), STATED_TOLERANCE
         value = _value(row, name, b.latency_figure)
+        if name in ("max_arena_kb", "max_flash_kb") and not row.mcu:
+            if limit is not None:
+                row.notes.append("arena and flash budgets apply to the tflm target only")
+            continue
         if name == "max_latency_us" and limit is not None and value is None:
             row.notes.append(
                 f"latency budget not applied: this target has no {b.latency_figure} figure"
@@ -250,6 +265,8 @@ _UNITS = {
     "max_size_kb": "{:.1f} KB",
     "max_rss_mb": "{:.1f} MB",
     "max_logit_error": "{:.3g}",
+    "max_arena_kb": "{:.2f} KB",
+    "max_flash_kb": "{:.2f} KB",
 }
 
 

@@ -73,6 +73,8 @@ BUDGET_OPTIONS = {
     "max_size_kb": ("size KB", False),
     "max_rss_mb": ("peak RSS MB", False),
     "max_logit_error": ("max abs output error", False),
+    "max_arena_kb": ("tensor arena KB", False),  # the tflm target's rows
+    "max_flash_kb": ("flash KB", False),  # the tflm target's rows: the model's bytes
 }
 # Applied unless ``default_budgets`` is off or an explicit budget of the same name covers the
 # file. Chosen against the float model with its true inputs: the float files agree with it to
@@ -144,6 +146,8 @@ class Budgets:
     of a step form);
     ``max_logit_error`` is the largest absolute difference from the float model's outputs on the
     inputs the file ran on (None: the artifact's stated tolerance, see ``check.tolerance``).
+    ``max_arena_kb`` / ``max_flash_kb`` apply to the ``tflm`` target's rows: the tensor arena
+    TFLite Micro needs and the model's bytes.
     """
 
     max_accuracy_drop: float | dict[str, float] | None = None
@@ -152,6 +156,8 @@ class Budgets:
     max_size_kb: float | dict[str, float] | None = None
     max_rss_mb: float | dict[str, float] | None = None
     max_logit_error: float | dict[str, float] | None = None
+    max_arena_kb: float | dict[str, float] | None = None
+    max_flash_kb: float | dict[str, float] | None = None
     default_budgets: bool = True
     latency_figure: str = "invoke"
 

@@ -1,12 +1,14 @@
 """The edgegru device runner: one self-contained file, copied alone to a device (DESIGN.md 6).
 
 It needs Python 3.8+, numpy and one runtime: ``onnxruntime`` for ``.onnx`` / ``.ort``,
-``ai_edge_litert`` (or the older ``tflite_runtime``) for ``.tflite``. It imports nothing from
-edgegru: everything it knows about the model comes from the artifact's JSON manifest.
+``ai_edge_litert`` (or the older ``tflite_runtime``) for ``.tflite`` (``--runtime tflm``: TFLite
+Micro's interpreter from the ``tflite-micro`` package, which also reports the arena it needs).
+It imports nothing from edgegru: everything it knows about the model comes from the artifact's
+JSON manifest.
 
     python3 runner.py MODEL MANIFEST.json DATA.npz [--more MODEL2 MANIFEST2.json ...]
-                      [--threads 1] [--delegate auto] [--api auto] [--warmup 20] [--runs 200]
-                      [--windows 0] [--cpus 0,1] [--out result.json]
+                      [--threads 1] [--delegate auto] [--api auto] [--runtime auto|tflm]
+                      [--warmup 20] [--runs 200] [--windows 0] [--cpus 0,1] [--out result.json]
 
 It runs the validation inputs (``X`` [N, T, F], optional ``lengths`` [N]) through the model and
 returns every output row, then times batch-1 inferences (one sequence, or one step of a
@@ -283,8 +285,235 @@ class LiteRtModel:
         return {n: self._wrapper.GetTensor(i, self._sub) for n, i in self.runner._outputs}
 
 
+# The builtin ops TFLite Micro's own host interpreter registers (python_ops_resolver.cc of the
+# tflite-micro package; a device's MicroMutableOpResolver lists its own subset). The fused LSTM's
+# peepholes are checked separately: TFLite Micro's kernel rejects them.
+TFLM_OPS = frozenset((
+    "ABS", "ADD", "ADD_N", "ARG_MAX", "ARG_MIN", "ASSIGN_VARIABLE", "AVERAGE_POOL_2D",
+    "BATCH_MATMUL", "BATCH_TO_SPACE_ND", "BROADCAST_ARGS", "BROADCAST_TO", "CALL_ONCE", "CAST",
+    "CEIL", "CONCATENATION", "CONV_2D", "COS", "CUMSUM", "DEPTH_TO_SPACE", "DEPTHWISE_CONV_2D",
+    "DEQUANTIZE", "DIV", "DYNAMIC_UPDATE_SLICE", "ELU", "EMBEDDING_LOOKUP", "EQUAL", "EXP",
+    "EXPAND_DIMS", "FILL", "FLOOR", "FLOOR_DIV", "FLOOR_MOD", "FULLY_CONNECTED", "GATHER",
+    "GATHER_ND", "GREATER", "GREATER_EQUAL", "HARD_SWISH", "IF", "L2_NORMALIZATION",
+    "L2_POOL_2D", "LEAKY_RELU", "LESS", "LESS_EQUAL", "LOG", "LOG_SOFTMAX", "LOGICAL_AND",
+    "LOGICAL_NOT", "LOGICAL_OR", "LOGISTIC", "MAX_POOL_2D", "MAXIMUM", "MEAN", "MINIMUM",
+    "MIRROR_PAD", "MUL", "NEG", "NOT_EQUAL", "PACK", "PAD", "PADV2", "PRELU", "QUANTIZE",
+    "READ_VARIABLE", "REDUCE_ALL", "REDUCE_MAX", "REDUCE_MIN", "RELU", "RELU6", "RESHAPE",
+    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REVERSE_V2", "ROUND", "RSQRT", "SELECT_V2",
+    "SHAPE", "SIN", "SLICE", "SOFTMAX", "SPACE_TO_BATCH_ND", "SPACE_TO_DEPTH", "SPLIT",
+    "SPLIT_V", "SQRT", "SQUARE", "SQUARED_DIFFERENCE", "SQUEEZE", "STRIDED_SLICE", "SUB",
+    "SUM", "SVDF", "TANH", "TRANSPOSE", "TRANSPOSE_CONV", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "UNPACK", "VAR_HANDLE", "WHILE", "ZEROS_LIKE",
+))  # fmt: skip
+LSTM_PEEPHOLE_INPUTS = (9, 10, 11)  # cell_to_{input,forget,output} weights of the fused LSTM
+ARENA_PROBE_BYTES = 1 << 22  # a first arena large enough for any file edgegru writes
+
+
+def tflm_schema():
+    """The TFLite schema module the tflite-micro package ships (its path moved between
+    releases)."""
+    import importlib
+
+    for name in (
+        "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
+        "tflite_micro.tensorflow.lite.python.schema_py_generated",
+    ):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise RunnerError("missing_runtime", "tflite_micro ships no schema module", "tflite_micro")
+
+
+def tflm_ops(schema, model):
+    """(every builtin op the file uses, in first-use order; the ones TFLite Micro cannot run)."""
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    used, unsupported = [], []
+    for g in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(g)
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            name = names.get(builtin, f"builtin {builtin}")
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                name = "CUSTOM " + (code.CustomCode() or b"").decode()
+            inputs = [op.Inputs(k) for k in range(op.InputsLength())]
+            bad = name if name not in TFLM_OPS else None
+            if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and any(
+                k < len(inputs) and inputs[k] >= 0 for k in LSTM_PEEPHOLE_INPUTS
+            ):
+                bad = "UNIDIRECTIONAL_SEQUENCE_LSTM with peepholes"
+            elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and op.IntermediatesLength():
+                # TFLite's integer 8x8_16 LSTM: TFLite Micro's kernel refuses its intermediates
+                bad = "UNIDIRECTIONAL_SEQUENCE_LSTM in integer mode (intermediate tensors)"
+            if name not in used:
+                used.append(name)
+            if bad and bad not in unsupported:
+                unsupported.append(bad)
+    return used, unsupported
+
+
+class TflmModel:
+    """TFLite Micro's interpreter (the ``tflite-micro`` package: the reference kernels a
+    Cortex-M runs without CMSIS-NN) in the smallest arena that works.
+
+    Every op is checked against what TFLite Micro registers before anything runs. The arena is
+    measured by TFLite Micro itself: its ``RecordingMicroAllocator`` record after one inference,
+    then the smallest size in which the interpreter allocates (bisected from the record up);
+    the validation and timing runs use exactly that arena."""
+
+    def __init__(self, path, signature):
+        _import("tflite_micro")
+        from tflite_micro import runtime
+
+        self.runtime = runtime
+        with open(path, "rb") as f:
+            self.data = f.read()
+        schema = tflm_schema()
+        try:
+            model = schema.Model.GetRootAs(self.data, 0)
+            self.ops, unsupported = tflm_ops(schema, model)
+        except Exception as e:
+            raise RunnerError("load_failed", f"not a readable .tflite file: {e}") from None
+        if unsupported:
+            raise RunnerError("unsupported_ops", ", ".join(unsupported))
+        self.inputs, self.outputs = self._signature(model, signature)
+        self.versions = {"tflite_micro": getattr(__import__("tflite_micro"), "__version__", "?")}
+        self.notes = []
+        self.fixed_batch = 1
+        self.api = "tflite_micro.runtime.Interpreter (TFLite Micro reference kernels, host build)"
+        self.arena = None
+
+    @staticmethod
+    def _signature(model, signature):
+        """name -> position in the subgraph's inputs / outputs (TFLite Micro sets tensors by
+        position; the manifest names them by the signature)."""
+        sg = model.Subgraphs(0)
+        ins = [sg.Inputs(i) for i in range(sg.InputsLength())]
+        outs = [sg.Outputs(i) for i in range(sg.OutputsLength())]
+        for s in range(model.SignatureDefsLength()):
+            sig = model.SignatureDefs(s)
+            if sig.SignatureKey().decode() != signature:
+                continue
+            inputs = {}
+            for i in range(sig.InputsLength()):
+                t = sig.Inputs(i)
+                inputs[t.Name().decode()] = ins.index(t.TensorIndex())
+            outputs = {}
+            for i in range(sig.OutputsLength()):
+                t = sig.Outputs(i)
+                outputs[t.Name().decode()] = outs.index(t.TensorIndex())
+            return inputs, outputs
+        raise RunnerError("load_failed", f"the model has no signature {signature!r}")
+
+    def _interpreter(self, arena):
+        return self.runtime.Interpreter.from_bytes(self.data, arena_size=arena)
+
+    def measure_arena(self, feed):
+        """Run ``feed`` once in a probe arena and read the allocator's record, then bisect the
+        arena size from there: the smallest arena in which the model allocates, loaded for the
+        runs that follow (the first of which proves it also invokes)."""
+        probe = max(ARENA_PROBE_BYTES, 16 * len(self.data))
+        errors = []
+
+        def load():
+            try:
+                self.it = self._interpreter(probe)
+            except RuntimeError as e:
+                errors.append(str(e))
+
+        said = capture_fd(2, load).strip().splitlines()
+        if errors:  # TFLite Micro's own reason is on stderr, the exception only says "failed"
+            why = said[0] if said else errors[0]
+            raise RunnerError("unsupported_ops", f"TFLite Micro cannot prepare it: {why}")
+        self.run(feed)
+        record = parse_allocations(capture_fd(2, self.it.print_allocations))
+        if "total" not in record:
+            raise RunnerError("failed", "TFLite Micro printed no arena record")
+        # The record is what stays allocated; planning needs more for a moment (the greedy
+        # planner's scratch sits in the head: a GRU step file recorded 4,736 bytes and needs
+        # 6,840), so the record is a lower bound and the bisection finds the real size.
+        lo, hi = record["total"] - 1, probe
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            try:
+                capture_fd(2, lambda n=mid: self._interpreter(n))
+                hi = mid
+            except RuntimeError:
+                lo = mid
+        self.it = self._interpreter(hi)
+        self.arena = {"bytes": hi, "record": record}
+
+    def run(self, feeds):
+        self.set_inputs(feeds)
+        self.invoke()
+        return self.get_outputs()
+
+    # The invoke path (runner's latency figures): inputs written once, the invoke alone timed.
+    def set_inputs(self, feeds):
+        import numpy as np
+
+        for name, value in feeds.items():
+            i = self.inputs[name]
+            dtype = self.it.get_input_details(i)["dtype"]
+            self.it.set_input(np.ascontiguousarray(value, dtype), i)
+
+    def invoke(self):
+        self.it.invoke()
+
+    def get_outputs(self):
+        import numpy as np
+
+        return {name: np.array(self.it.get_output(i)) for name, i in self.outputs.items()}
+
+    def mcu(self):
+        record = self.arena["record"]
+        return {
+            "arena_bytes": self.arena["bytes"],
+            "arena_record_bytes": record["total"],
+            "arena_head_bytes": record.get("head"),
+            "arena_tail_bytes": record.get("tail"),
+            "flash_bytes": len(self.data),
+            "ops": self.ops,
+        }
+
+
+def capture_fd(fd, fn):
+    """What native code writes to file descriptor ``fd`` while ``fn`` runs."""
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            fn()
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+        tmp.seek(0)
+        return tmp.read().decode("utf-8", "replace")
+
+
+def parse_allocations(text):
+    """``[RecordingMicroAllocator] Arena allocation total|head|tail N bytes`` -> {key: N}."""
+    out = {}
+    for line in text.splitlines():
+        words = line.split()
+        if "Arena allocation" in line and len(words) >= 2 and words[-1] == "bytes":
+            out[words[-3]] = int(words[-2])
+    return out
+
+
 def load_model(path, manifest, args):
     fmt = manifest["format"]
+    if getattr(args, "runtime", "auto") == "tflm":
+        if fmt != "tflite":
+            raise RunnerError("bad_input", f"TFLite Micro runs .tflite files, not {fmt}")
+        signature = manifest.get("details", {}).get("signature", SIGNATURE)
+        return TflmModel(path, signature)
     if fmt in ("onnx", "ort"):
         return OrtModel(path, fmt, args.threads, args.delegate)
     if fmt == "tflite":
@@ -664,6 +893,11 @@ def run(args, model_path, manifest_path, data):
     init_us = (time.perf_counter() - t_load) * 1e6
     notes.extend(model.notes)
     feed = timing_feed(plan, X)
+    if isinstance(model, TflmModel):
+        model.measure_arena(feed)
+        notes.append(
+            "latency from TFLite Micro's host build (x86 reference kernels): not an MCU latency"
+        )
     t_first = time.perf_counter_ns()
     try:
         model.run(feed)
@@ -710,6 +944,7 @@ def run(args, model_path, manifest_path, data):
         "device": device_info(),
         "notes": notes,
         "total_s": time.perf_counter() - t0,
+        **({"mcu": model.mcu()} if isinstance(model, TflmModel) else {}),
     }
 
 
@@ -763,6 +998,7 @@ def parse_args(argv):
         "--delegate", default="auto", choices=["auto", "xnnpack", "builtin", "reference"]
     )
     p.add_argument("--api", default="auto", choices=["auto", "compiled", "interpreter"])
+    p.add_argument("--runtime", default="auto", choices=["auto", "tflm"])
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--runs", type=int, default=200)
     p.add_argument(

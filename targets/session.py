@@ -175,6 +175,12 @@ def run_check(
                 f"{model.name} takes {artifact.spec.input_size} features, the data has {F}"
             )
     devices = [make_target(t) for t in targets]  # every target string is checked first
+    runs = {d.name: [(m, j, a) for m, j, a in loaded if d.accepts(a)] for d in devices}
+    for name, accepted in runs.items():
+        if not accepted:
+            raise BadInput(
+                f"{name} runs none of these files (tflm: .tflite float32 or int8-static)"
+            )
     references: dict[object, np.ndarray] = {}
     lock = threading.Lock()
     d = inputs.data
@@ -195,9 +201,10 @@ def run_check(
         def on(device: Target) -> list[CheckRow]:
             rows = []
             with device:
-                jobs = [(model, manifest) for model, manifest, _ in loaded]
+                mine = runs[device.name]
+                jobs = [(model, manifest) for model, manifest, _ in mine]
                 results = device.run_many(jobs, data_file, cfg)
-            for (model, _, artifact), result in zip(loaded, results, strict=True):
+            for (model, _, artifact), result in zip(mine, results, strict=True):
                 if isinstance(result, TargetError):
                     raise result
                 truth = parity = None

@@ -227,3 +227,22 @@ def test_unreachable_target_exits_2_and_keeps_results(cli, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error:")
     assert (tmp_path / "o" / "export" / "stage.json").is_file()
+
+
+@pytest.mark.slow
+def test_tflm_target_rows_mcu_table_and_arena_budget(cli, tmp_path):
+    """[check] targets = ["local", "tflm"]: the TFLite files also run on TFLite Micro (the ONNX
+    and hybrid int8 ones are not its kind), the report gains the MCU table, and an arena budget
+    it breaks exits 1 naming it."""
+    text = TINY.replace('schemes = ["dynamic"]', 'schemes = ["static"]').replace(
+        "[check]", '[check]\ntargets = ["local", "tflm"]\nlimit = 8\nmax_arena_kb = 1.0'
+    )
+    proc = cli("pipeline", str(write(tmp_path, text)), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 1, proc.stderr
+    assert "--max-arena-kb 1" in proc.stderr
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())["stages"]["check"]
+    tflm = [r for r in rows["outputs"]["rows"] if r["target"] == "tflm"]
+    assert {r["file"].endswith(".tflite") for r in tflm} == {True} and len(tflm) == 4
+    assert all(r["mcu"]["arena_bytes"] > 1024 for r in tflm)
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "## MCU (TFLite Micro)" in report and "not a microcontroller's" in report

@@ -16,6 +16,8 @@ _BUDGET_HELP = {
     "max_size_kb": "File size.",
     "max_rss_mb": "Peak resident memory.",
     "max_logit_error": "Max abs output difference [default: the artifact's stated tolerance].",
+    "max_arena_kb": "tflm: the tensor arena TFLite Micro needs (the smallest that works).",
+    "max_flash_kb": "tflm: the model's bytes.",
 }
 
 
@@ -57,7 +59,8 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     default=("local",),
     show_default=True,
     help="local | ssh://user@host[:port][?known_hosts=F&identity=KEY&python=CMD] | "
-    "qemu-aarch64[:pi4|pi5] | adb[:serial]. Repeat for several.",
+    "qemu-aarch64[:pi4|pi5] | adb[:serial] | tflm (TFLite Micro: arena, flash, ops). "
+    "Repeat for several.",
 )
 @data_options
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
@@ -130,6 +133,7 @@ def command(
       edgegru check out/*.tflite out/*.onnx --target ssh://pi@raspberrypi \\
           --target qemu-aarch64:pi5 --max-accuracy-drop 2 --max-latency-us 500
       edgegru check out/*.tflite --max-size-kb int8=16 --max-accuracy-drop int8=1.5
+      edgegru check out/model.step.int8.tflite --target tflm --max-arena-kb 8 --max-flash-kb 12
     """
     from edgegru.errors import BadInput, CheckFailed
     from edgegru.targets.check import broken_summary, summarize
@@ -279,6 +283,8 @@ def render(rows, budgets=None) -> str:
         "call = write inputs, invoke, read outputs (a Python app's cost); window = invoke time of "
         "one window (a step form: its T steps, state fed back); '-' = not measured on that target"
     )
+    if any(r.mcu for r in rows):
+        lines += ["", mcu_table(rows)]
     if any(r.emulated for r in rows):
         lines.append("* emulated (qemu-user): real aarch64 outputs, meaningless timings")
     notes = []
@@ -309,3 +315,29 @@ def _cpu_list(text: str) -> tuple[int, ...]:
     if not all(c.isascii() and c.isdigit() for c in parts):
         raise BadInput(f"--cpus {text!r}: expected CPU numbers separated by commas, e.g. 2,3")
     return tuple(int(c) for c in parts)
+def mcu_table(rows) -> str:
+    """The tflm rows: arena (the smallest that works), flash (the model's bytes), ops, and the
+    common boards the model fits (edgegru.targets.boards)."""
+    from edgegru.targets.boards import fitting
+
+    body = []
+    for r in rows:
+        if not r.mcu:
+            continue
+        arena, flash = r.mcu["arena_bytes"], r.mcu["flash_bytes"]
+        fits = fitting(arena, flash)
+        body.append(
+            (
+                Path(r.artifact).name,
+                f"{arena / 1024:.2f}",
+                f"{flash / 1024:.2f}",
+                len(r.mcu.get("ops", [])),
+                f"{fits[0].name} ({fits[0].ram_kb} KB RAM)" if fits else "none listed",
+            )
+        )
+    header = ["MCU (tflm)", "arena KB", "flash KB", "ops", "smallest listed board it fits"]
+    return table(body, header) + (
+        "\n  arena: the smallest TFLite Micro allocates in, measured on this 64-bit host (its "
+        "pointer-sized bookkeeping is smaller on a 32-bit MCU); timings above are the host's, "
+        "not an MCU's"
+    )

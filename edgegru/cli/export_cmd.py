@@ -19,7 +19,7 @@ from edgegru.types import FORMATS, PRECISIONS
     multiple=True,
     default=("onnx",),
     show_default=True,
-    help="Output format; repeat for several.",
+    help="Output format; repeat for several (c-array: C++ for TFLite Micro).",
 )
 @click.option(
     "--streaming/--no-streaming",

@@ -21,6 +21,8 @@ def command() -> None:
 
 
 def _status() -> list[tuple[str, str, str]]:
+    import importlib.util
+
     from edgegru.targets.qemu_rootfs import cache_dir, is_ready
 
     def has(tool: str) -> str:
@@ -44,6 +46,13 @@ def _status() -> list[tuple[str, str, str]]:
             qemu,
         ),
         ("adb[:serial]", "an Android phone: benchmark_model / onnxruntime_perf_test", has("adb")),
+        (
+            "tflm",
+            "TFLite Micro's interpreter here: op check, arena, flash (host timings)",
+            "ready"
+            if importlib.util.find_spec("tflite_micro")
+            else "needs: pip install --pre tflite-micro",
+        ),
     ]
 
 

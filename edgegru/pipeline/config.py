@@ -6,7 +6,7 @@
 [compress]  method = "prune"  hidden = 24  curve = [16]  deploy = "trained"
 [quantize]  schemes = ["dynamic", "static"]
 [export]    formats = ["onnx", "ort", "tflite"]
-[check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up
+[check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up, "tflm"
             max_size_kb = { int8 = 16 }          # budgets; default_budgets = true
 [report]    enabled = true
 ```

@@ -169,6 +169,7 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
                     f"{_fmt(_call_p50(c), 1)} | {_fmt(c.get('peak_rss_mb'), 1)} |"
                 )
         lines += ["", LATENCY_NOTE, ""]
+    lines += mcu_section(rows)
     skipped = stages.get("export", {}).get("outputs", {}).get("skipped", [])
     if skipped:
         lines += ["Not exported (the writer does not support it yet):", ""]
@@ -328,3 +329,30 @@ def render_report(out: str | Path, plots: bool = True) -> Path:
         ) from None
     atomic_write_json(out / "results.json", results)
     return atomic_write_text(out / "report.md", markdown)
+
+
+def mcu_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The tflm target's rows: arena, flash and ops per file, and the listed boards each fits."""
+    from edgegru.targets.boards import BOARDS, fitting
+
+    mcu = [(r["file"], c["mcu"]) for r in rows for c in r["checks"] if c.get("mcu")]
+    if not mcu:
+        return []
+    header = "| file | arena KB | flash KB | ops | boards it fits |"
+    lines = ["## MCU (TFLite Micro)", "", header, "|---|---|---|---|---|"]
+    for file, m in mcu:
+        fits = fitting(m["arena_bytes"], m["flash_bytes"])
+        lines.append(
+            f"| {file} | {m['arena_bytes'] / 1024:.2f} | {m['flash_bytes'] / 1024:.2f} | "
+            f"{' '.join(m.get('ops', []))} | {', '.join(b.name for b in fits) or 'none listed'} |"
+        )
+    lines += [
+        "",
+        "Arena: the smallest tensor arena TFLite Micro's interpreter allocates the model in "
+        "(its own allocator, on this 64-bit host); flash: the model's bytes (the TFLite Micro "
+        "library and the application come on top). Latency on the tflm target is the host "
+        "build's, not a microcontroller's. Boards (RAM / flash):",
+        "",
+    ]
+    lines += [f"- {b.name}, {b.core}: {b.ram_kb} KB / {b.flash_kb} KB ({b.source})" for b in BOARDS]
+    return [*lines, ""]

@@ -238,7 +238,22 @@ def _validate_export(ctx: Context) -> None:
         raise BadInput(f"[export]: {err}") from None
 
 
-@stage("export", section="export", needs=("train",), validate=_validate_export)
+def _checks_on_tflm(ctx: Context) -> bool:
+    c = ctx.config.check
+    return c.enabled and any(t.partition("?")[0] == "tflm" for t in c.targets)
+
+
+def _export_inputs(ctx: Context) -> dict[str, Any]:
+    return {"tflm": _checks_on_tflm(ctx)}  # LSTM cells then export float files lowered
+
+
+@stage(
+    "export",
+    section="export",
+    needs=("train",),
+    extra_inputs=_export_inputs,
+    validate=_validate_export,
+)
 def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     """Every configured format and form of the float model, and of each int8 bundle (in
     ``folder/<scheme>/``); a format that cannot write a precision yet is recorded as skipped."""
@@ -251,7 +266,11 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     bundle = load_bundle(model_folder(ctx))
     final = ctx.out / "export"  # where ``folder`` goes when the stage completes
     lengths = LENGTHS_CHOICES[e.lengths]
-    float_cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), lengths=lengths)
+    options = {}
+    if _checks_on_tflm(ctx) and bundle.spec.cell in ("lstm", "peephole"):
+        options["layout"] = "lowered"  # TFLite Micro's fused LSTM takes no peepholes
+    float_cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), lengths=lengths,
+                             options=options)  # fmt: skip
     artifacts = export(bundle, float_cfg, folder, final)
     rows = [_row(a, final) for a in artifacts]
     skipped: list[str] = []
@@ -343,9 +362,13 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         cfg = RunConfig(warmup=min(c.warmup, 2) if emulated else c.warmup,
                         runs=min(c.runs, 5) if emulated else c.runs,
                         windows=1 if emulated else 0)  # fmt: skip
-        ctx.say("check", f"{len(files)} artifacts on {target} ({len(part)} sequences)")
+        runs = files
+        if target.partition("?")[0] == "tflm":  # TFLite Micro cannot run the fused int8 LSTM
+            runs = [f for f in files if not (f.name.endswith(".int8.tflite") and
+                                             bundle.spec.cell in ("lstm", "peephole"))]  # fmt: skip
+        ctx.say("check", f"{len(runs)} artifacts on {target} ({len(part)} sequences)")
         inputs = CheckInputs(part, ds.task, reference)
-        task = functools.partial(run_check, files, [target], inputs, cfg, budgets)
+        task = functools.partial(run_check, runs, [target], inputs, cfg, budgets)
         tasks.append((emulated, task))
     rows: list[dict[str, Any]] = []
     for row in (r for target_rows in run_concurrently(tasks) for r in target_rows):

@@ -48,6 +48,7 @@ COVERED = {
     "ssh": "test_ssh.py",
     "qemu-aarch64": "test_qemu.py",
     "adb": "test_adb_mock_no_device.py",
+    "tflm": "test_tflm.py",
 }
 
 

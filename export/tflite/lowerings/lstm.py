@@ -31,6 +31,7 @@ from edgegru.export.tflite import hybrid, ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder, schema
 from edgegru.export.tflite.lengths import masked_sum
 from edgegru.export.tflite.lowerings import LOWERINGS, Pooled, Request, States
+from edgegru.export.tflite.lowerings.lstm_lowered import LOWERED_LAYOUTS, sequence_lowered
 from edgegru.export.tflite.weights import f32
 
 # Lengths (``lengths.py``): the fused op has no per-step mask, so it runs all T steps; its output
@@ -70,11 +71,21 @@ def _lstm_op(
 
 
 class LstmLowering:
-    layouts = ("fused",)
+    layouts = ("fused", *LOWERED_LAYOUTS)  # lowered / unrolled: builtin ops (lstm_lowered.py)
 
     def sequence(self, m: ModelBuilder, g: SubgraphBuilder, x: int, req: Request) -> Pooled:
         T, H = req.seq_len, req.spec.hidden_size
         int8 = hybrid.is_int8(req.options)
+        layout = req.options.get("layout", "fused")
+        if layout in LOWERED_LAYOUTS:
+            if int8:
+                from edgegru.errors import BadInput
+
+                raise BadInput(
+                    f"layout={layout} has no int8-dynamic (hybrid) form for LSTM cells: export "
+                    "float32 or int8-static"
+                )
+            return sequence_lowered(m, g, x, req, layout)
         inp = x
         for k, layer in enumerate(req.layers):
             width = g.shape_of(inp)[-1]  # I for layer 0, H above
