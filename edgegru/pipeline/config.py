@@ -246,15 +246,19 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise BadInput(f"{where}: {e}") from None
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is one line of bad input."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: not valid TOML ({e})") from None
+
+
 def load_config(path: str | Path | None) -> PipelineConfig:
     """The config in ``path`` (TOML), or the built-in default when None."""
     if path is None:
         return PipelineConfig()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"{path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: not valid TOML ({e})") from None
-    return _build(PipelineConfig, data, str(path))
+    return _build(PipelineConfig, read_toml(path), str(path))
