@@ -158,13 +158,13 @@ class Sweep:
             formats=[self.section.format], forms=[self.section.form]
         )
         cfg = PipelineConfig.from_json(data, f"{where} ({_describe(params)})")
+        if self.target not in cfg.check.targets:
+            raise BadInput(f"{where}: [sweep] target {self.target!r} is not in [check] targets")
         if cfg.quantize.enabled and len(cfg.quantize.schemes) > 1:
             raise BadInput(
                 f"{where}: a trial deploys one file: set [quantize] schemes to one scheme "
                 f"or sweep over {SCHEME_KEY!r}"
             )
-        if self.target not in cfg.check.targets:
-            raise BadInput(f"{where}: [sweep] target {self.target!r} is not in [check] targets")
         return cfg
 
     def precision(self, cfg: PipelineConfig) -> str:

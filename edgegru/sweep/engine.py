@@ -29,6 +29,7 @@ from edgegru.sweep.trial import read_record, run_trial, trial_dir
 
 INSTALL_HINT = "edgegru sweep needs Ray Tune: pip install 'edgegru[sweep]'"
 Say = Callable[[str], None]
+LOOPBACK = "127.0.0.2"
 
 
 def require_ray() -> None:
@@ -135,9 +136,11 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
                            f"ray start ... --resources='{{\"{missing[0]}\": 1}}'")  # fmt: skip
         say(f"Ray cluster at {address}: {have.get('CPU', 0):.0f} CPUs")
         return False
-    # "local": a new instance even when `ray start` left a cluster on this machine
+    # "local": a new instance even when `ray start` left a cluster on this machine. Nothing off
+    # this machine needs to reach it, so it advertises a loopback address (Ray rewrites
+    # 127.0.0.1 to the host's network address, not other loopback addresses).
     ray.init(address="local", resources=dict.fromkeys(devices, 1), include_dashboard=False,
-             log_to_driver=False)  # fmt: skip
+             log_to_driver=False, _node_ip_address=LOOPBACK)  # fmt: skip
     say(f"Ray started in this process: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
     return True
 
