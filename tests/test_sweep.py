@@ -4,6 +4,7 @@ and resumed; a two-node cluster on loopback losing its worker node mid-sweep).""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from edgegru.errors import BadInput
 from edgegru.sweep.config import parse_sweep
 from edgegru.sweep.trial import candidate
 from tests.conftest import assert_one_line_error, run_cli
+from tests.targets.conftest import sshd  # noqa: F401  (the real sshd on 127.0.0.1)
 
 BASE = {
     "data": {"dataset": "basicmotions"},
@@ -316,7 +318,7 @@ def test_sweep_in_process_killed_and_resumed(tmp_path, started):
     assert set(result["fronts"]["latency"]) == independent_front(points, "p50_us")
     best = {b["name"]: b["trial"] for b in result["best"]}
     assert best["none"] is None
-    tiny = [t for t in points if trials[t]["metrics"]["int8_param_bytes"] <= 2048]
+    tiny = [t for t in points if trials[t]["metrics"]["param_bytes"] <= 2048]
     assert best["tiny"] == max(
         tiny, key=lambda t: (points[t]["accuracy"], -points[t]["size_bytes"])
     )
@@ -438,3 +440,46 @@ def test_sweep_on_two_node_cluster_survives_losing_the_worker(tmp_path, started)
         for p in started:
             kill_family(p.pid)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- Optuna on a real ssh device
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_optuna_sweep_on_ssh_device_serializes_checks(tmp_path, started, sshd):  # noqa: F811
+    """Optuna's TPE picks 3 trials over ranges; two run at once, and their checks on the one
+    ssh device (a real sshd on 127.0.0.1) never overlap: each holds the device's Ray resource."""
+    target = sshd.target()
+    raw = json.loads(json.dumps(BASE))
+    raw["check"] |= {"targets": [target]}
+    raw["sweep"] = {
+        "search": "optuna", "trials": 3, "max_concurrent": 2, "objectives": ["accuracy", "size"],
+        "space": {"train.hidden": {"min": 4, "max": 16, "step": 4},
+                  "train.lr": {"min": 1e-3, "max": 1e-2, "log": True}},
+    }  # fmt: skip
+    cfg = write_toml(tmp_path / "sweep.toml", raw)
+    out = tmp_path / "out"
+    run = start(sweep_cmd(cfg, out), tmp_path / "sweep.log")
+    started.append(run)
+    run.wait(timeout=600)
+    log = (tmp_path / "sweep.log").read_text()
+    assert run.returncode == 0, log
+    result = json.loads((out / "results.json").read_text())
+    trials = result["trials"]
+    assert [t["status"] for t in trials] == ["done"] * 3, log
+    leases = []
+    for t in trials:
+        assert t["params"]["train.hidden"] in (4, 8, 12, 16)
+        assert 1e-3 <= t["params"]["train.lr"] <= 1e-2
+        (lease,) = t["device_leases"]
+        assert lease["resource"] == "device:" + target.split("?")[0]
+        leases.append((lease["from"], lease["to"]))
+    leases.sort()
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(leases)), leases
+    assert (out / "optuna.journal").is_file()
+    # resuming a finished model-based sweep runs nothing
+    proc = run_cli("sweep", str(cfg), "-o", str(out), "--resume", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "every trial has finished" in proc.stderr
+    assert len(records(out)) == 3

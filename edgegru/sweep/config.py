@@ -42,7 +42,7 @@ SEARCHES = ("grid", "random", "optuna")
 OBJECTIVES = {
     "accuracy": ("accuracy", "max"),
     "size": ("size_bytes", "min"),
-    "params": ("int8_param_bytes", "min"),
+    "params": ("param_bytes", "min"),
     "latency": ("p50_us", "min"),
 }
 # The pseudo-key: one int8 scheme per trial (a trial deploys one file), or "none" for float only.
@@ -57,7 +57,7 @@ CONSTRAINTS = {
     "max_accuracy_drop": ("accuracy_drop_pts", "max", 1.0),
     "min_agreement": ("agreement", "min", 1.0),
     "max_size_kb": ("size_bytes", "max", 1024.0),
-    "max_params_kb": ("int8_param_bytes", "max", 1024.0),
+    "max_params_kb": ("param_bytes", "max", 1024.0),
     "max_latency_us": ("p50_us", "max", 1.0),
     "max_rss_mb": ("peak_rss_mb", "max", 1.0),
 }

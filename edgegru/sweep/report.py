@@ -126,7 +126,7 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
              "on the test split, file size, median latency per window.", ""]  # fmt: skip
     {i for ids in r["fronts"].values() for i in ids}
     lines += ["## Trials", "",
-              "| trial | params | accuracy | float | drop pts | size KB | int8 params B | "
+              "| trial | params | accuracy | float | drop pts | size KB | param bytes | "
               "p50 us | front | status |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in trials:
         m = t.get("metrics", {})
@@ -139,7 +139,7 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
             f"| {t['id']} | {_params(t.get('params', {}))} | {_fmt(m.get('accuracy'))} | "
             f"{_fmt(m.get('float_accuracy'))} | {_fmt(m.get('accuracy_drop_pts'), 1)} | "
             f"{_fmt(size / 1024 if size is not None else None, 1)} | "
-            f"{_fmt(m.get('int8_param_bytes'))} | {_fmt(m.get('p50_us'), 1)} | "
+            f"{_fmt(m.get('param_bytes'))} | {_fmt(m.get('p50_us'), 1)} | "
             f"{fronts or '-'} | {status} |"
         )
     lines.append("")

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,6 +58,7 @@ class TrialStages:
         self.devices = list(devices)  # Ray resource names the check stage must hold
         self._locks: dict[str, IO[str]] = {}
         self._leases: list[Any] = []
+        self.held: list[dict[str, Any]] = []  # each device lease: resource, from, to (epoch s)
 
     def _entry(self, stage: str, fingerprint: str) -> Path:
         return self.cache / stage / fingerprint
@@ -99,12 +101,19 @@ class TrialStages:
         if not self.devices:
             return
         import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         actor = ray.remote(num_cpus=0)(_Lease)
+        # outside the trial's placement group: the device resource is the cluster's, not the
+        # trial's bundle
+        anywhere = PlacementGroupSchedulingStrategy(placement_group=None)
         for resource in self.devices:
-            lease = actor.options(resources={resource: 1}).remote()  # type: ignore[attr-defined]
+            lease = actor.options(  # type: ignore[attr-defined]
+                resources={resource: 1}, scheduling_strategy=anywhere
+            ).remote()
             ray.get(lease.ready.remote())  # waits until no other trial holds the device
             self._leases.append(lease)
+            self.held.append({"resource": resource, "from": time.time()})
 
     def _release_devices(self) -> None:
         if self._leases:
@@ -114,6 +123,8 @@ class TrialStages:
                 with contextlib.suppress(Exception):
                     ray.kill(lease)
             self._leases.clear()
+            for h in self.held:
+                h.setdefault("to", time.time())
 
 
 def _same_manifest(entry: Path, folder: Path) -> bool:

@@ -78,11 +78,12 @@ def _metrics(out: Path, sweep: Sweep, cfg: Any, ctx: Any) -> dict[str, Any]:
 
     results = json.loads((out / "results.json").read_text())
     s = sweep.section
-    found = candidate(results, s.format, s.form, sweep.precision(cfg), sweep.target)
+    precision = sweep.precision(cfg)
+    found = candidate(results, s.format, s.form, precision, sweep.target)
     if found is None:
         skipped = results["stages"].get("export", {}).get("outputs", {}).get("skipped", [])
         why = f": {skipped[0]}" if skipped else ""
-        raise BadInput(f"no {s.format} {s.form} {sweep.precision(cfg)} file checked on "
+        raise BadInput(f"no {s.format} {s.form} {precision} file checked on "
                        f"{sweep.target}{why}")  # fmt: skip
     c = found["check"]
     if c.get("accuracy") is None:
@@ -90,6 +91,7 @@ def _metrics(out: Path, sweep: Sweep, cfg: Any, ctx: Any) -> dict[str, Any]:
                        "classifiers)")  # fmt: skip
     latency = c.get("p50_us", (c.get("latency_us") or {}).get("p50"))
     spec = load_bundle(model_folder(ctx)).spec
+    sizes = model_sizes(spec)
     return {
         "file": found["file"],
         "accuracy": c["accuracy"],
@@ -97,7 +99,8 @@ def _metrics(out: Path, sweep: Sweep, cfg: Any, ctx: Any) -> dict[str, Any]:
         "accuracy_drop_pts": c.get("accuracy_drop_pts"),
         "agreement": c.get("agreement"),
         "size_bytes": found["size_bytes"],
-        "int8_param_bytes": model_sizes(spec)["int8_bytes"],
+        # what the compared file stores for the weights: int8 (full-integer layout) or float32
+        "param_bytes": sizes["int8_bytes" if precision.startswith("int8") else "float32_bytes"],
         "parameters": spec.num_parameters(),
         "hidden": spec.hidden_size,
         "p50_us": latency,
@@ -145,6 +148,8 @@ def run_trial(sweep: Sweep, outdir: Path, trial_id: str, params: dict[str, Any],
     finally:
         if hooks is not None:
             hooks.close()
+            if hooks.held:
+                record["device_leases"] = hooks.held
     record["seconds"] = round(time.perf_counter() - t0, 3)
     atomic_write_json(out / RECORD, record)
     return record
