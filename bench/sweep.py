@@ -11,6 +11,10 @@ scaling efficiency = ray-1 wall / (2 x ray-2 wall) (1.0: two workers halve the t
 machine's load average is recorded: other processes on the same cores lower the efficiency.
 
     .venv/bin/python -m bench.sweep            # writes bench/results/sweep.json
+
+``--watch`` runs ``bench/sweep_watch.toml`` (GRU H in {16, 24, 29, 32} on `watch`, int8-static
+and float) into runs/sweep-watch and writes bench/results/sweep_watch.json (the fronts, the float
+GRU-32, the best trial within 4,000 parameter bytes) and docs/sweep_watch.png.
 """
 
 from __future__ import annotations
@@ -69,10 +73,60 @@ def run_ray(epochs: int, concurrent: int, out: Path) -> dict[str, Any]:
             "trial_s": [t["seconds"] for t in results["trials"]]}  # fmt: skip
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_watch(out: Path) -> None:
+    """The sweep on `watch`; resumable (a re-run continues it)."""
+    from edgegru.sweep import load_sweep
+    from edgegru.sweep.engine import run_sweep
+
+    t0 = time.perf_counter()
+    run_sweep(load_sweep(ROOT / "bench" / "sweep_watch.toml"), out,
+              resume=(out / "sweep.json").is_file(), say=print)  # fmt: skip
+    r = json.loads((out / "results.json").read_text())
+    trials = {t["id"]: t for t in r["trials"]}
+    float32 = next(t for t in r["trials"] if t["params"] == {"quantize.scheme": "none",
+                                                            "train.hidden": 32})  # fmt: skip
+    best = r["best"][0]["trial"]
+    summary = {
+        "config": "bench/sweep_watch.toml",
+        "wall_s": time.perf_counter() - t0,
+        "trials": [
+            {
+                "id": t["id"],
+                "params": t["params"],
+                "status": t["status"],
+                **{
+                    k: t.get("metrics", {}).get(k)
+                    for k in ("accuracy", "float_accuracy", "size_bytes", "param_bytes", "p50_us")
+                },
+            }
+            for t in r["trials"]
+        ],
+        "fronts": r["fronts"],
+        "float_gru32": {"id": float32["id"], "accuracy": float32["metrics"]["accuracy"]},
+        "best_within_4000_bytes": best
+        and {"id": best, **trials[best]["params"], **trials[best]["metrics"]},
+    }
+    if best:
+        summary["best_minus_float_gru32_pts"] = 100 * (
+            trials[best]["metrics"]["accuracy"] - float32["metrics"]["accuracy"]
+        )
+        summary["best_on_size_front"] = best in r["fronts"]["size"]
+    shutil.copyfile(out / "pareto_size.png", ROOT / "docs" / "sweep_watch.png")
+    print(json.dumps(summary, indent=2))
+    print(f"-> {write_results('sweep_watch', summary)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="Training epochs per trial.")
+    parser.add_argument("--watch", action="store_true", help="The README's sweep on watch.")
     args = parser.parse_args(argv)
+    if args.watch:
+        run_watch(ROOT / "runs" / "sweep-watch")
+        return
     work = Path(tempfile.mkdtemp(prefix="edgegru-bench-sweep-"))
     load = {"before": os.getloadavg()[0]}
     try:

@@ -217,11 +217,16 @@ def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
                 search_alg=search,
                 num_samples=remaining,
                 max_concurrent_trials=s.max_concurrent or None,
+                reuse_actors=True,
             )
         else:
             todo = [t["id"] for t in state["plan"] if read_record(trial_dir(out, t["id"])) is None]
             space = {"trial": tune.grid_search(todo)}
-            tune_config = tune.TuneConfig(max_concurrent_trials=s.max_concurrent or None)
+            tune_config = tune.TuneConfig(
+                max_concurrent_trials=s.max_concurrent or None, reuse_actors=True
+            )
+        # reuse_actors: one worker process runs trial after trial (its imports of torch and
+        # the runtimes are paid once, not per trial)
         trainable = tune.with_resources(
             tune.with_parameters(_trainable, raw=sweep.raw, outdir=str(out), plan=plan, keys=keys,
                                  cpus=s.cpus_per_trial),
