@@ -90,7 +90,7 @@ def _trainable(config: dict[str, Any], raw: dict[str, Any], outdir: str,
     record = run_trial(sweep, Path(outdir), tid, params, cpus)
     metrics = {k: v for k, v in record.get("metrics", {}).items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
-    tune.report({"done": int(record["status"] == "done"), **metrics})
+    tune.report({"trial_ok": int(record["status"] == "done"), **metrics})
 
 
 def _optuna_space(sweep: Sweep) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -155,7 +155,7 @@ def _progress_callback(say: Say, total: int) -> Any:
             Progress.done += 1
             m = trial.last_result or {}
             text = (f"accuracy {m['accuracy']:.4f}, {m['size_bytes'] / 1024:.1f} KB"
-                    if m.get("done") else "failed (see its trial.json)")  # fmt: skip
+                    if m.get("trial_ok") else "failed (see its trial.json)")  # fmt: skip
             say(
                 f"{Progress.done}/{total} trial {trial.config.get('trial', trial.trial_id)}: {text}"
             )
