@@ -61,11 +61,12 @@ def _count_attempt(folder: Path) -> int:
 def candidate(results: dict[str, Any], fmt: str, form: str, precision: str,
               target: str) -> dict[str, Any] | None:  # fmt: skip
     """The trial's compared file and its check on ``target`` from the trial's results.json."""
+    names = {target, target.split("?", 1)[0]}  # check rows name a target without its ?options
     for a in results.get("artifacts", []):
         if (a["format"], a["form"], a["precision"]) != (fmt, form, precision):
             continue
         for c in a.get("checks", []):
-            if c.get("target") == target:
+            if c.get("target") in names:
                 return {"file": a["file"], "size_bytes": a["size_bytes"], "check": c}
     return None
 
