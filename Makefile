@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-EXTRAS := onnx,tflite,report,micro,dev
+EXTRAS := onnx,tflite,report,micro,sweep,dev
 
 .PHONY: setup system-deps targets-setup demo test test-fast lint bench clean
 

@@ -34,6 +34,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
 ]  # fmt: skip
 # bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,
 # `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.
+# bench.sweep (Ray Tune's cost in `edgegru sweep`, minutes; --watch: the README's sweep) also runs
+# on its own: bench/results/sweep.json, sweep_watch.json.
 
 
 def main(argv: list[str] | None = None) -> int:

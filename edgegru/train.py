@@ -47,7 +47,11 @@ SCHEDULES = ("cosine", "constant")
 
 def default_threads() -> int:
     """One torch thread on small machines: measured on 2 cores, the default two threads made small
-    GRU training 4-30x slower (thread hand-off costs more than these tiny matmuls gain)."""
+    GRU training 4-30x slower (thread hand-off costs more than these tiny matmuls gain). An
+    explicit OMP_NUM_THREADS wins: Ray sets it to a task's CPUs (a sweep's ``cpus_per_trial``)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     cores = os.cpu_count() or 1
     return 1 if cores <= 4 else min(4, cores // 2)
 

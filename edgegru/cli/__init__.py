@@ -74,6 +74,7 @@ from edgegru.cli import (  # noqa: E402
     prune_cmd,
     quantize_cmd,
     report_cmd,
+    sweep_cmd,
     targets_cmd,
     train_cmd,
 )
@@ -91,6 +92,7 @@ for _module in (
     check_cmd,
     targets_cmd,
     pipeline_cmd,
+    sweep_cmd,
     report_cmd,
 ):
     main.add_command(_module.command)

@@ -269,13 +269,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise BadInput(f"{where}: {e}") from None
 
 
-def load_config(path: str | Path | None) -> PipelineConfig:
-    """The config in ``path`` (TOML), or the built-in default when None."""
-    if path is None:
-        return PipelineConfig()
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is one line of bad input."""
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise BadInput(f"{path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -286,4 +283,11 @@ def load_config(path: str | Path | None) -> PipelineConfig:
         raise BadInput(f"{path} is a folder, not a TOML file") from None
     except OSError as e:
         raise BadInput(f"cannot read {path}: {e.strerror or e}") from None
-    return _build(PipelineConfig, data, str(path))
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """The config in ``path`` (TOML), or the built-in default when None."""
+    if path is None:
+        return PipelineConfig()
+    path = Path(path)
+    return _build(PipelineConfig, read_toml(path), str(path))

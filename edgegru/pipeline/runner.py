@@ -41,6 +41,9 @@ class Context:
     config: PipelineConfig
     results: dict[str, StageResult] = field(default_factory=dict)
     on_event: Callable[[str, str], None] | None = None  # (stage, message) for the CLI
+    # Called around each stage: ``before(stage, fingerprint, folder)`` may fill the folder (a
+    # sweep's trials share stages through a cache), ``after(...)`` once the stage is complete.
+    hooks: Any = None
     _data: Any = None
 
     def data(self) -> Any:
@@ -177,10 +180,14 @@ def run_pipeline(ctx: Context, only_enabled: bool = True) -> dict[str, StageResu
             continue
         folder = ctx.out / name
         fingerprint = _fingerprint(st, ctx)
+        if ctx.hooks is not None:
+            ctx.hooks.before(name, fingerprint, folder)
         cached = _cached(folder, fingerprint)
         if cached is not None:
             ctx.results[name] = StageResult(name, folder, cached["outputs"], fingerprint, True)
             ctx.say(name, "unchanged, skipped")
+            if ctx.hooks is not None:
+                ctx.hooks.after(name, fingerprint, folder)
             continue
         ctx.say(name, "running")
         # A changed stage starts from an empty folder (no stale file of an older config survives
@@ -195,5 +202,7 @@ def run_pipeline(ctx: Context, only_enabled: bool = True) -> dict[str, StageResu
                  "files": _files(work), "seconds": round(seconds, 3)},
             )  # fmt: skip
         ctx.results[name] = StageResult(name, folder, outputs, fingerprint, False, seconds)
+        if ctx.hooks is not None:
+            ctx.hooks.after(name, fingerprint, folder)
         ctx.say(name, f"done in {seconds:.1f} s")
     return ctx.results
