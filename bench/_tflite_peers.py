@@ -2,7 +2,7 @@
 and litert-torch are never installed in the project env). Reads workload weights from an .npz,
 writes .tflite files and a JSON of what worked (each failure recorded with its error). The bench
 runs one peer per process: TensorFlow's full-int8 calibrator crashes the process on a Keras GRU
-WHILE loop (issue 5), and a crash must cost only that peer.
+WHILE loop (measured), and a crash must cost only that peer.
 
     bench/.peers-venv/bin/python bench/_tflite_peers.py WEIGHTS.npz OUT_DIR [PEER,PEER]
 """
@@ -72,7 +72,7 @@ def keras_lstm(w: dict, T: int, out: Path, mode: str, peephole: bool = False) ->
     """Keras 2 LSTM -> TensorFlow's converter (fused UNIDIRECTIONAL_SEQUENCE_LSTM), or a Keras
     RNN of tf_keras.experimental.PeepholeLSTMCell (the only Keras peephole LSTM: not fused).
     Keras gate order i, f, c, o is PyTorch's i, f, g, o; one bias (b_ih + b_hh); peepholes as
-    Keras applies them (p_i, p_f on c, p_o on c'), DESIGN.md section 2's equations."""
+    Keras applies them (p_i, p_f on c, p_o on c'), the equations of docs/architecture.md#cells."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
     import tf_keras

@@ -1,4 +1,4 @@
-"""Issue 6's experiment: size vs accuracy (float and full-integer int8) of compressed GRU
+"""The compression experiment: size vs accuracy (float and full-integer int8) of compressed GRU
 students of a GRU-128 teacher on `watch` (held-out subjects 8-10).
 
 Per seed: a GRU-128 teacher (``edgegru train`` defaults). Per hidden budget H, students trained
@@ -174,7 +174,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def checks(summary: list[dict[str, Any]]) -> dict[str, Any]:
-    """Issue 6's Done-when, on means over seeds, float AND int8."""
+    """The compression targets (a) and (b), on means over seeds, float AND int8."""
     t = next(s for s in summary if s["method"] == "teacher")
     students = [s for s in summary if s["method"] != "teacher" and s["int8_accuracy_mean"]]
 

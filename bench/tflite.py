@@ -1,4 +1,4 @@
-"""LiteRT side by side on workload P (issue 4): edgegru's .tflite files vs ONNX Runtime's fused
+"""LiteRT side by side on workload P: edgegru's .tflite files vs ONNX Runtime's fused
 GRU and the peers (Keras GRU via TensorFlow's converter, litert-torch's nn.GRU).
 
     python -m bench.tflite [--runs 300] [--no-peers]
@@ -110,7 +110,7 @@ def onnx_edgegru(bundle: Bundle) -> bytes:
 def onnx_gru(bundle: Bundle) -> bytes:
     """A minimal hand-written ONNX graph (kept for comparison with older runs):
     x [1, T, I] -> Reshape [T, 1, I] -> fused GRU (linear_before_reset=1,
-    ONNX gate order z, r, h) per layer -> last Y_h -> Gemm head (DESIGN.md section 2)."""
+    ONNX gate order z, r, h) per layer -> last Y_h -> Gemm head (docs/architecture.md#cells)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

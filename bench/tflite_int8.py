@@ -1,4 +1,4 @@
-"""int8 LiteRT side by side on workload P (issue 5): edgegru's full-integer GRU (int8-static) and
+"""int8 LiteRT side by side on workload P: edgegru's full-integer GRU (int8-static) and
 hybrid GRU (int8-dynamic) vs ONNX Runtime fp32 (edgegru's ONNX export) and litert-torch's
 dynamic int8 GRU (its PT2E recipe; its static int8 GRU does not convert).
 

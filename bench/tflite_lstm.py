@@ -1,4 +1,4 @@
-"""LSTM and peephole LSTM on LiteRT side by side (issue 4's peers for the fused op): edgegru's
+"""LSTM and peephole LSTM on LiteRT side by side (the fused op's peers): edgegru's
 .tflite files (one UNIDIRECTIONAL_SEQUENCE_LSTM per layer, float and int8-dynamic; the streaming
 step) vs ONNX Runtime (edgegru's ONNX export) and Keras 2 via TensorFlow's converter (LSTM:
 the same fused op; peephole: Keras' PeepholeLSTMCell, which the converter leaves as a WHILE

@@ -1,6 +1,6 @@
 """Model bundles: a folder with ``model.safetensors`` (float32 weights) and ``model.json``
 (format, spec, provenance, the weights' sha256, and for a quantized model a ``quant`` section:
-``QuantParams`` as JSON). No pickle anywhere (DESIGN.md section 3).
+``QuantParams`` as JSON). No pickle anywhere (docs/architecture.md#artifacts).
 
 The ``quant`` section is optional, so bundles written before it existed read unchanged and the
 format version stays 1; an older edgegru reading a quantized bundle sees its float model.

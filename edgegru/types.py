@@ -1,4 +1,4 @@
-"""Plain typed values that flow between the stages (DESIGN.md section 1).
+"""Plain typed values that flow between the stages (docs/architecture.md#layout).
 
 This is the leaf module: it imports nothing from edgegru but ``errors`` and never imports torch.
 Model -> compress -> quantize -> export -> target all hand each other these values.
@@ -21,7 +21,7 @@ CELLS: tuple[str, ...] = ("gru", "lstm", "peephole")
 HEADS: tuple[str, ...] = ("last", "mean")
 TASKS: tuple[str, ...] = ("classification", "regression")
 
-# Gates per cell, in PyTorch's row order of W_ih / W_hh (DESIGN.md section 2).
+# Gates per cell, in PyTorch's row order of W_ih / W_hh (docs/architecture.md#cells).
 GATES: dict[str, tuple[str, ...]] = {
     "gru": ("r", "z", "n"),
     "lstm": ("i", "f", "g", "o"),
@@ -152,7 +152,7 @@ class ModelSpec:
         return sum(math.prod(s) for s in self.weight_shapes().values())
 
     def int8_bytes(self, logits_bits: int | None = None) -> int:
-        """Parameter bytes in the int8 scheme (DESIGN.md 4), as the full-integer file stores
+        """Parameter bytes in the int8 scheme (docs/quantization.md), as the full-integer file stores
         them: weight matrices 1 byte per value, biases int32 (4), peepholes int16 (2; TFLite's
         integer LSTM keeps them so), and the head's bias int64 (8) when the logits are int16 (a
         16x8 FULLY_CONNECTED takes an int64 bias). ``logits_bits``: the GRU's default is 16
@@ -236,7 +236,7 @@ class ActQuant:
 
 @dataclass(frozen=True)
 class QuantParams:
-    """How a bundle is quantized (DESIGN.md section 4), attached to the bundle as plain values.
+    """How a bundle is quantized (docs/quantization.md), attached to the bundle as plain values.
 
     ``weight_scales``: symmetric int8 per output channel (zero point 0), one scale per row of each
     2-D weight tensor, keyed by the PyTorch name (``rnn.weight_ih_l0`` [G*H] scales, ...).

@@ -1,5 +1,5 @@
 """int8 schemes: calibration, post-training (dynamic, static) and quantization-aware training, and a
-NumPy int8 reference (DESIGN.md section 4).
+NumPy int8 reference (docs/quantization.md).
 
 One scheme = one module registering a handler with ``@SCHEMES.register("name")``:
 ``handler(bundle, cfg, data) -> QuantParams`` (QAT also updates ``bundle.weights``).

@@ -1,4 +1,4 @@
-"""The options of ``quantize_`` as one config dataclass (DESIGN.md 8.3)."""
+"""The options of ``quantize_`` as one config dataclass (docs/architecture.md#style, rule 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LiteRT's integer kernels in NumPy, bit for bit (DESIGN.md section 4).
+"""LiteRT's integer kernels in NumPy, bit for bit (docs/quantization.md).
 
 Each function follows TFLite sources of LiteRT (github.com/google-ai-edge/LiteRT, `tflite/`):
 
@@ -146,7 +146,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def quantize_bias(bias: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
-    """int32 bias with scale input_scale * weight_scale per channel (DESIGN.md section 4)."""
+    """int32 bias with scale input_scale * weight_scale per channel (docs/quantization.md)."""
     scale = np.float64(np.float32(input_scale)) * np.asarray(weight_scales, np.float32).astype(
         np.float64
     )

@@ -1,4 +1,4 @@
-"""TFLite's integer (8x8_16) LSTM kernel in NumPy, bit for bit (DESIGN.md section 4).
+"""TFLite's integer (8x8_16) LSTM kernel in NumPy, bit for bit (docs/quantization.md).
 
 Sources (LiteRT ``tflite/kernels/``; TensorFlow ``tensorflow/lite/kernels/`` is the same code):
 

@@ -1,4 +1,4 @@
-"""Range observers and the three calibration methods (DESIGN.md section 4).
+"""Range observers and the three calibration methods (docs/quantization.md).
 
 An ``Observer`` sees every value that reaches one quantization point during calibration: it
 keeps the exact min/max and a uniform random sample (reservoir-like: a fixed share of each batch,

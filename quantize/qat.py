@@ -1,4 +1,4 @@
-"""Scheme "qat": quantization-aware fine-tuning (DESIGN.md section 4).
+"""Scheme "qat": quantization-aware fine-tuning (docs/quantization.md).
 
 1. Calibrate like "static" (the activation scales are then fixed).
 2. Fine-tune the float weights through ``qgru.QuantGruModel`` (LSTM / peephole:

@@ -1,4 +1,4 @@
-"""Scheme "static": full-integer post-training quantization (DESIGN.md section 4).
+"""Scheme "static": full-integer post-training quantization (docs/quantization.md).
 
 Weights int8 per channel, activations int8 per tensor with ranges calibrated on a sample of the
 training split (``calibrate``), int32 biases; LOGISTIC / TANH at TFLite's fixed output scales.

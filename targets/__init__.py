@@ -1,4 +1,4 @@
-"""Device runner, transports and checks (DESIGN.md section 6). Never imports torch.
+"""Device runner, transports and checks (docs/targets.md). Never imports torch.
 
 - ``runner.py``: the self-contained file a device runs (numpy + one runtime);
 - ``registry``: the target syntax and the ``TARGETS`` registry; one module per transport:

@@ -1,6 +1,6 @@
 """``edgegru targets setup qemu-aarch64``: an emulated Raspberry Pi userland, built once.
 
-Measured (issue 7): ``mmdebstrap --variant=extract --arch=arm64`` with python3, libstdc++6 and
+Measured: ``mmdebstrap --variant=extract --arch=arm64`` with python3, libstdc++6 and
 libgcc-s1 (~76 MB, no emulation needed, ~15-30 s) plus this machine's pip installing the aarch64
 wheels of numpy, onnxruntime and ai-edge-litert into ROOT/opt/site. Then
 ``qemu-aarch64-static -cpu cortex-a72 -L BOARD BOARD/usr/bin/python3`` runs it (no binfmt, no

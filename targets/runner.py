@@ -1,4 +1,4 @@
-"""The edgegru device runner: one self-contained file, copied alone to a device (DESIGN.md 6).
+"""The edgegru device runner: one self-contained file, copied alone to a device (docs/targets.md).
 
 It needs Python 3.8+, numpy and one runtime: ``onnxruntime`` for ``.onnx`` / ``.ort``,
 ``ai_edge_litert`` (or the older ``tflite_runtime``) for ``.tflite`` (``--runtime tflm``: TFLite

@@ -1,4 +1,4 @@
-"""NumPy references of the three cells, written in DESIGN.md section 2's symbols.
+"""NumPy references of the three cells, written in the symbols of docs/architecture.md#cells.
 
 Everything edgegru computes (PyTorch modules, exporters, runtimes) is compared with these. They
 are deliberately naive: one step at a time, one gate at a time, float64.

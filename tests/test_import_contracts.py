@@ -1,4 +1,4 @@
-"""Import direction (DESIGN.md section 1), checked on the source with ast.
+"""Import direction (docs/architecture.md#layout), checked on the source with ast.
 
 Data flows one way: model -> compress -> quantize -> export -> target; no stage imports one
 downstream of it, and the device side (targets) never imports torch. import-linter cannot follow

@@ -1,4 +1,4 @@
-"""Where the bytes of a .tflite file go: a breakdown by what they hold (issue 5: the int8 loop
+"""Where the bytes of a .tflite file go: a breakdown by what they hold (e.g. the int8 loop
 file must stay within the int8 weight bytes + 8 KB).
 
     python -m tools.tflite_size FILE.tflite [...]        # one table per file

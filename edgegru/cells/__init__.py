@@ -1,4 +1,4 @@
-"""Recurrent cells as PyTorch layer stacks (DESIGN.md section 2).
+"""Recurrent cells as PyTorch layer stacks (docs/architecture.md#cells).
 
 Each cell is one file that registers a ``CellStack`` factory under its name. A stack holds the
 weights of all layers with PyTorch's ``nn.GRU``/``nn.LSTM`` names (``weight_ih_l0``, ...), runs a

@@ -20,7 +20,7 @@ def model_summary(path: Path) -> dict:
         "spec": spec.to_json(),
         "parameters": n,
         "float32_bytes": 4 * n,
-        "int8_bytes": spec.int8_bytes(),  # int8 weights, int32 biases (DESIGN.md 4)
+        "int8_bytes": spec.int8_bytes(),  # int8 weights, int32 biases (docs/quantization.md)
         "state_names": list(spec.state_names),
         "normalization": normalization_summary(bundle),
         "provenance": bundle.provenance,

@@ -1,4 +1,4 @@
-"""Compression (issue 6): structured pruning of hidden units, unstructured magnitude pruning and
+"""Compression: structured pruning of hidden units, unstructured magnitude pruning and
 knowledge distillation. Upstream of quantize: imports only the core (types, model, train, cells).
 
     prune_(bundle, StructuredPruneConfig(hidden_size=16), data)      # a smaller dense model

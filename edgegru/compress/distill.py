@@ -47,7 +47,7 @@ def default_distill_train() -> TrainConfig:
 
 @dataclass
 class DistillConfig:
-    """Defaults: function matching (Beyer et al. 2022), the recipe that met issue 6 (b) on
+    """Defaults: function matching (Beyer et al. 2022), the recipe that met the 4 KB target on
     `watch` (docs/compression.md): the teacher alone teaches (alpha 1), on the student's own
     jittered inputs mixed up to half with another window (mixup 0.5), at T = 4. Measured there:
     plain distillation (alpha 0.7, no mixup, 30 epochs) gave 0.807 at H = 28, below the labels."""

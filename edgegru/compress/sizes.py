@@ -1,6 +1,6 @@
 """What a model costs to ship: parameters, float32 bytes, int8 bytes, sparsity, gzip size.
 
-NumPy only. ``int8_bytes`` follows the int8 scheme of DESIGN.md section 4: weight matrices int8
+NumPy only. ``int8_bytes`` follows the int8 scheme of docs/quantization.md: weight matrices int8
 (1 byte), bias vectors int32 (4 bytes, scale s_in * s_w); peephole vectors int16 (2 bytes, as
 TFLite's integer LSTM keeps its cell-to-gate weights). Per-channel scales and the graph are not
 counted: they are the exporter's, and the same for every scheme compared here.
@@ -31,7 +31,7 @@ def model_sizes(spec: ModelSpec) -> dict[str, int]:
 
 
 def _int8_rows(w: np.ndarray) -> np.ndarray:
-    """Symmetric per-output-row int8 rounding (the weight scheme of DESIGN.md 4), for the gzip
+    """Symmetric per-output-row int8 rounding (the weight scheme of docs/quantization.md), for the gzip
     estimate only; zero stays exactly zero, so pruned weights compress as they would on a device."""
     w2 = w.reshape(w.shape[0], -1)
     scale = np.abs(w2).max(axis=1, keepdims=True) / 127.0

@@ -10,7 +10,7 @@
             max_size_kb = { int8 = 16 }          # budgets; default_budgets = true
 [report]    enabled = true
 ```
-Every section has ``enabled``; a missing section takes its defaults (DESIGN.md section 7).
+Every section has ``enabled``; a missing section takes its defaults (docs/architecture.md#cli-and-pipeline).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ONNX export (DESIGN.md section 5): graphs built from the weights with ``onnx.helper``.
+"""ONNX export (docs/architecture.md#exporters): graphs built from the weights with ``onnx.helper``.
 
 ``writer`` registers the "onnx" format, ``ort`` the ORT Mobile "ort" format; ``cells`` lowers
 each edgegru cell to the fused ONNX GRU / LSTM op, ``sequence`` and ``step`` build the two forms.

@@ -62,7 +62,7 @@ def _common(
 @ONNX_CELLS.register("gru")
 def gru(spec: ModelSpec, weights: dict[str, np.ndarray], k: int) -> LayerOp:
     # PyTorch r, z, n -> ONNX z, r, h. linear_before_reset=1 applies r to (R_h h + Rb_h), which
-    # is PyTorch's n = tanh(W_in x + b_in + r (.) (W_hn h + b_hn)) (DESIGN.md section 2).
+    # is PyTorch's n = tanh(W_in x + b_in + r (.) (W_hn h + b_hn)) (docs/architecture.md#cells).
     W, R, B = _common(spec, weights, k, (1, 0, 2))
     return LayerOp("GRU", W, R, B, attributes={"linear_before_reset": 1})
 
@@ -77,7 +77,7 @@ def lstm(spec: ModelSpec, weights: dict[str, np.ndarray], k: int) -> LayerOp:
 @ONNX_CELLS.register("peephole")
 def peephole(spec: ModelSpec, weights: dict[str, np.ndarray], k: int) -> LayerOp:
     # The ONNX LSTM peeks at C_{t-1} for i and f and at the new C_t for o, exactly the
-    # Gers & Schmidhuber cell of DESIGN.md section 2; its P input is [p_i, p_o, p_f].
+    # Gers & Schmidhuber cell of docs/architecture.md#cells; its P input is [p_i, p_o, p_f].
     W, R, B = _common(spec, weights, k, (0, 3, 1, 2))
     p_i, p_f, p_o = weights[f"rnn.weight_peep_l{k}"]  # rows of [3, H]
     P = np.concatenate([p_i, p_o, p_f])[None]  # [1, 3*H]

@@ -1,4 +1,4 @@
-"""TFLite / LiteRT writer (issue 4; DESIGN.md section 5): ``.tflite`` flatbuffers written from
+"""TFLite / LiteRT writer (docs/architecture.md#exporters): ``.tflite`` flatbuffers written from
 the bundle's weights with the schema that ships with ``ai-edge-litert``, no TensorFlow.
 
 - ``builder`` / ``reader``: the flatbuffer writer (a small state machine) and its reader;

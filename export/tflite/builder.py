@@ -1,7 +1,7 @@
 """A small flatbuffer writer for .tflite files over the schema's object API.
 
 The schema is TFLite's ``tensorflow/lite/schema/schema.fbs`` as generated into
-``ai_edge_litert/schema_py_generated.py`` (imported, never copied: DESIGN.md section 5). The
+``ai_edge_litert/schema_py_generated.py`` (imported, never copied: docs/architecture.md#exporters). The
 builder is a state machine: ``ModelBuilder`` is *open* while subgraphs, tensors and operators are
 added and *finished* once ``finish()`` has packed the bytes; anything after that is an error.
 
@@ -12,7 +12,7 @@ What it guarantees (and tests/export/test_tflite_writer.py checks through the re
   does with ``ForceVectorAlignment(16)``: XNNPACK and mmap'd models read weights in place);
 - every tensor is named; signatures name inputs and outputs;
 - a tensor may carry per-tensor or per-channel quantization (scale, zero point, axis), the hook
-  the int8 variants (issue 5) plug into.
+  the int8 variants plug into.
 """
 
 from __future__ import annotations

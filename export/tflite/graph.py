@@ -1,7 +1,7 @@
 """Assemble whole models: normalization (folded) -> cell lowering -> head -> signature ->
 metadata. The cell-specific part lives in ``lowerings/``; this file is the same for every cell.
 
-Tensor conventions (DESIGN.md section 5; batch fixed to 1):
+Tensor conventions (docs/architecture.md#exporters; batch fixed to 1):
 - sequence: x [1, T, F] raw input (+ ``lengths`` [1] int32: ``lengths.py``) -> y [1, O]
   (logits or regression outputs), T fixed.
 - step: x [1, F] and the states of ``ModelSpec.state_names`` (h, c [L, 1, H]; the mean head's

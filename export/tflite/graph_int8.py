@@ -1,5 +1,5 @@
 """Assemble full-integer (int8-static) models around a cell's int8 lowering, as
-``edgegru.quantize.reference`` computes them (DESIGN.md sections 4 and 5):
+``edgegru.quantize.reference`` computes them (docs/quantization.md, docs/architecture.md#exporters):
 
     x [1, T, F] float32 raw -> SUB mean, MUL 1/std (float32) -> QUANTIZE @ input
       -> the cell lowering (int8) -> the head's input (int8)

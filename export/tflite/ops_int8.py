@@ -1,5 +1,5 @@
 """Full-integer (int8) TFLite operators: each appends one operator whose output carries its int8
-quantization (DESIGN.md section 4), and returns the output's index.
+quantization (docs/quantization.md), and returns the output's index.
 
 The NumPy kernels these must match are in ``edgegru.quantize.kernels`` (bit-exact against the
 TFLite kernels cited there); the quantization of every tensor comes from the NumPy int8 model
@@ -64,7 +64,7 @@ def fc_consts(g: SubgraphBuilder, name: str, fc: Int8Fc) -> tuple[int, int]:
     the bias quantized at all (an unquantized int32 bias makes it refuse the node), both adding
     the int32 bias to the s_in * s_w[o] accumulator as is. Tested bit-exact on both
     (tests/export/test_tflite_int8.py); a per-channel record would cost 4 bytes per channel
-    plus a zero-point vector (issue 5's loop-file budget)."""
+    plus a zero-point vector (the int8 loop file's size budget)."""
     s_w = np.asarray(fc.s_w, np.float32)
     # one scale for all rows (quantize.weights granularity "tensor"/"auto") is written as a
     # per-tensor record: the same arithmetic in every kernel (tested bit-exact), 12 bytes per

@@ -2,7 +2,7 @@
 
 The input normalization is folded into the first layer exactly (in float64, then rounded once):
 with x_n = (x - mean) / std, ``W x_n + b = (W / std) x + (b - (W / std) mean)``, so the artifact
-takes raw input (DESIGN.md section 5) and pays nothing per step for it.
+takes raw input (docs/architecture.md#exporters) and pays nothing per step for it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every compression config validates in __post_init__ and survives a JSON round trip; every
-registered scheme has a test (the coverage guard of DESIGN.md 8.6)."""
+registered scheme has a test (the coverage guard of docs/extending.md)."""
 
 from __future__ import annotations
 

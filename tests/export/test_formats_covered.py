@@ -1,4 +1,4 @@
-"""Coverage guard (DESIGN.md 8.6): every registered export format has a test module here that
+"""Coverage guard (docs/extending.md): every registered export format has a test module here that
 names it in ``FORMATS_TESTED``, and every cell has an ONNX lowering."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_every_cell_lowers_to_onnx():
 
 
 def test_onnx_writer_imports_stay_light():
-    """onnx, onnxruntime (and torch) load only when a writer runs (DESIGN.md 8.9)."""
+    """onnx, onnxruntime (and torch) load only when a writer runs (docs/architecture.md#style, rule 9)."""
     import subprocess
     import sys
 

@@ -107,7 +107,7 @@ def test_static_needs_calibration_and_onnx_static_is_not_written_yet(tmp_path):
         export(b, ExportConfig(precision="int8-static"), tmp_path)
     b.quant = QuantParams(
         "static", {}, {"input": ActQuant(0.1, 0)}
-    )  # a calibrated bundle: ONNX int8-static is the next step of issue 5
+    )  # a calibrated bundle: ONNX int8-static is a later step
     with pytest.raises(BadInput, match="not available yet"):
         export(b, ExportConfig(precision="int8-static"), tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,6 @@
 """LiteRT runs edgegru's .tflite files and matches the NumPy reference (tests/reference.py).
 
-Tolerance 1e-5 absolute on outputs (issue 4's bar): the runtime computes in float32 (XNNPACK's
+Tolerance 1e-5 absolute on outputs: the runtime computes in float32 (XNNPACK's
 and TFLite's own kernels, incl. their LOGISTIC/TANH approximations) against a float64 reference
 over T = 7 steps with weights of scale 0.5; we observe <= 3e-7. A wrong gate order, a missing
 bias or an unused peephole changes outputs by > 1e-2.

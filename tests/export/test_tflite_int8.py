@@ -1,4 +1,4 @@
-"""int8 TFLite files (issue 5): full-integer GRU (int8-static) against the NumPy int8 reference,
+"""int8 TFLite files: full-integer GRU (int8-static) against the NumPy int8 reference,
 hybrid (int8-dynamic) files of all three cells against the float reference, and the CLI.
 
 Full integer, tolerance: the issue's bar (outputs within 1 LSB of head.y on >= 99 % of elements,
@@ -142,7 +142,7 @@ def test_builtin_logistic_refuses_another_output_scale(watch_small):  # noqa: F8
 
 @pytest.mark.parametrize(("hidden", "layers"), [(64, 1), (128, 2)])
 def test_int8_loop_file_is_quantized_weights_plus_8kb(hidden, layers):
-    """Issue 5: the int8 loop file <= its int8 weights + int32 biases + 8 KB, on bench's workload
+    """The int8 loop file <= its int8 weights + int32 biases + 8 KB, on bench's workload
     P models (GRU 40 -> 64 and 128x2, T 50, 12 classes; default static settings). Measured
     (python -m tools.tflite_size --workload h64 h128x2): + 6,896 and + 8,064 bytes (int16
     logits included); + 12.1 KB and + 23.6 KB with per-channel weight and bias records (a

@@ -17,7 +17,7 @@ from tests.reference import random_weights
 
 
 def workload_p(hidden: int = 64, layers: int = 1, head: str = "last") -> Bundle:
-    """Issue 4's workload P: GRU 40 -> H, 12 classes (labels and normalization as a real model)."""
+    """Workload P: GRU 40 -> H, 12 classes (labels and normalization as a real model)."""
     spec = ModelSpec(
         cell="gru", input_size=40, hidden_size=hidden, num_outputs=12, num_layers=layers,
         head=head, labels=tuple(f"class{i}" for i in range(12)),
@@ -81,7 +81,7 @@ def test_builder_state_machine():
 
 
 def test_per_channel_quantization_params_are_written():
-    """The int8 hook (issue 5): a per-channel quantized constant survives the round trip."""
+    """The int8 hook: a per-channel quantized constant survives the round trip."""
     from edgegru.export.tflite.builder import Quantization
 
     m = ModelBuilder()
@@ -95,7 +95,7 @@ def test_per_channel_quantization_params_are_written():
 def _xnnpack_friendly(data: bytes, subgraph: int = 0) -> list[str]:
     """Op names of one subgraph, asserting nothing in it splits an XNNPACK partition: no T-way
     SPLIT (XNNPACK takes 2-4 outputs) or CONCATENATION (2-5 inputs), no SPLIT_V, no
-    FULLY_CONNECTED with a computed bias (tflite/delegates/xnnpack: measured, issue 4)."""
+    FULLY_CONNECTED with a computed bias (tflite/delegates/xnnpack: measured)."""
     model, names = read_model(data), summarize(data).ops[subgraph]
     sg = model.subgraphs[subgraph]
     assert "SPLIT_V" not in names
@@ -148,7 +148,7 @@ def test_loop_steps_per_iteration_default(hidden, layers, steps):
 
 @pytest.mark.parametrize(("hidden", "layers"), [(64, 1), (128, 2)])
 def test_loop_file_is_weights_plus_8kb(hidden, layers):
-    """Issue 4: the loop file <= the float weight bytes + 8 KB (metadata included)."""
+    """The loop file <= the float weight bytes + 8 KB (metadata included)."""
     bundle = workload_p(hidden, layers)
     data = build_sequence(bundle, 50, {"layout": "loop"}, "0" * 64).data
     assert len(data) <= bundle.spec.num_parameters() * 4 + 8192

@@ -1,4 +1,4 @@
-"""The NumPy integer kernels against LiteRT itself, on one-op int8 models (DESIGN.md 4, 8.5).
+"""The NumPy integer kernels against LiteRT itself, on one-op int8 models (docs/quantization.md).
 
 Resolvers (``litert_ops.run``): "BUILTIN_WITHOUT_DEFAULT_DELEGATES" = LiteRT's builtin optimized
 kernels, "BUILTIN_REF" = its reference kernels, "BUILTIN" = with XNNPACK (what the runner uses).

@@ -1,5 +1,5 @@
 """The schemes end to end: dynamic, static, qat; the NumPy int8 reference against the float model
-and against QAT's fake-quantized model; the coverage guard (DESIGN.md 8.6)."""
+and against QAT's fake-quantized model; the coverage guard (docs/extending.md)."""
 
 from __future__ import annotations
 

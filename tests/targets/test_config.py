@@ -42,7 +42,7 @@ def test_target_syntax():
     assert TargetSpec.parse("adb").rest == ""
 
 
-# DESIGN.md 8.6: a registered target without a test fails here.
+# docs/extending.md: a registered target without a test fails here.
 COVERED = {
     "local": "test_local.py",
     "ssh": "test_ssh.py",

@@ -1,7 +1,7 @@
 """Cell lowerings: how each recurrent cell becomes TFLite operators.
 
 One cell = one module here that registers a ``CellLowering`` with ``@LOWERINGS.register(cell)``
-(DESIGN.md section 8.1/8.2), plus its line in ``_MODULES``. A lowering builds two things:
+(docs/extending.md), plus its line in ``_MODULES``. A lowering builds two things:
 
 - ``sequence``: the recurrence over a fixed T on x [1, T, I] (already raw-input: the
   normalization is folded into the first layer's weights), returning the pooled top-layer state

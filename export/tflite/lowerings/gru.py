@@ -1,6 +1,6 @@
-"""GRU -> builtin TFLite ops (TFLite has no GRU op; DESIGN.md section 2 gives the equations).
+"""GRU -> builtin TFLite ops (TFLite has no GRU op; docs/architecture.md#cells gives the equations).
 
-Designed for speed and size from measurements (issue 4, MEASUREMENTS.md, bench/tflite.py):
+Designed for speed and size from measurements (bench/tflite.py):
 
 - The input projection of ALL steps is one FULLY_CONNECTED (a GEMM reads its weights once; T
   GEMVs stream them T times): before the recurrence for layer 0 (GX [T, 3H] = x W^T + b), and
@@ -47,7 +47,7 @@ from edgegru.export.tflite.weights import Layer, f32
 
 LAYOUTS = ("unrolled", "loop")
 DEFAULT_LAYOUT = "loop"  # any runtime, any call pattern; unrolled needs CompiledModel
-# Runtime setting each layout needs to be fast (issue 4 measurements), copied to the manifest.
+# Runtime setting each layout needs to be fast (bench/tflite.py), copied to the manifest.
 RUNTIME = {
     "unrolled": "CompiledModel + XNNPACK weight cache "
     "(CpuOptions(num_threads=1, xnnpack_weight_cache_path=':memory'))",
@@ -90,7 +90,7 @@ class GruWeights:
 
 def gru_cell(g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: int, h: int | None) -> int:
     """h' from this step's input projection gx [1, 3H] and h [1, H] (None: the zero initial
-    state, where R h = 0). Equations: DESIGN.md section 2 (PyTorch's GRU, linear_before_reset)."""
+    state, where R h = 0). Equations: docs/architecture.md#cells (PyTorch's GRU, linear_before_reset)."""
     H = w.H
     b_hh = None if w.b_hh is None else g.const(f"l{k}/b_hh", w.b_hh)
     if h is not None:

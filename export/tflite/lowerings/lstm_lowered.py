@@ -4,7 +4,7 @@ variable tensors, TFLite Micro above all (its LSTM kernel rejects peepholes).
 
 The structure is the GRU's (``gru.py``): the input projection of all T steps of layer 0 is ONE
 FULLY_CONNECTED (GX [T, 4H] = x W^T + b_ih + b_hh); then per step and layer (PyTorch's gate
-order i, f, g, o; peepholes as DESIGN.md section 2 gives them)::
+order i, f, g, o; peepholes as docs/architecture.md#cells gives them)::
 
     FULLY_CONNECTED(h, R)            -> hr [1, 4H]   (skipped at t = 0, where h = 0)
     ADD(gx_t, hr)                     -> pre
