@@ -2,7 +2,8 @@
 
     python -m bench.onnx [--runs 1000] [--warmup 50]
 
-Workload P (docs/performance.md#workload-p): input 40 -> hidden H, T = 50 steps, head on the last step, Linear
+Workload P (docs/performance.md#workload-p): input 40 -> hidden H, T = 50 steps, head on the last
+step, Linear
 -> 12 classes, batch 1, one thread; "h64" = H 64 x 1 layer, "h128x2" = H 128 x 2 layers; for
 GRU, LSTM and the peephole LSTM. All paths of one workload share the weights and are timed
 interleaved in one process (bench.timing.interleaved), so compare the ratios, not absolute

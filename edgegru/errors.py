@@ -1,6 +1,7 @@
 """Errors that cross module boundaries.
 
-The CLI maps them to exit codes (docs/architecture.md#cli-and-pipeline): ``BadInput`` -> 2 with one line,
+The CLI maps them to exit codes (docs/architecture.md#cli-and-pipeline): ``BadInput`` -> 2 with one
+line,
 ``CheckFailed`` -> 1. Library code raises, never prints or exits.
 """
 

@@ -1,6 +1,7 @@
 """The PyTorch model: normalization -> cell stack -> head (last step or mean) -> Linear.
 
-Takes raw (un-normalized) input, batch-first, like every exported artifact (docs/architecture.md#exporters).
+Takes raw (un-normalized) input, batch-first, like every exported artifact
+(docs/architecture.md#exporters).
 ``step`` is the streaming form with the same weights: ``(x_t, state) -> (y_t, state')``.
 """
 

@@ -1,4 +1,5 @@
-"""Explicit registries: a decorator keyed by name that refuses duplicates (docs/architecture.md#style, rule 2)."""
+"""Explicit registries: a decorator keyed by name that refuses duplicates
+(docs/architecture.md#style, rule 2)."""
 
 from __future__ import annotations
 

@@ -152,7 +152,8 @@ class ModelSpec:
         return sum(math.prod(s) for s in self.weight_shapes().values())
 
     def int8_bytes(self, logits_bits: int | None = None) -> int:
-        """Parameter bytes in the int8 scheme (docs/quantization.md), as the full-integer file stores
+        """Parameter bytes in the int8 scheme (docs/quantization.md), as the full-integer file
+        stores
         them: weight matrices 1 byte per value, biases int32 (4), peepholes int16 (2; TFLite's
         integer LSTM keeps them so), and the head's bias int64 (8) when the logits are int16 (a
         16x8 FULLY_CONNECTED takes an int64 bias). ``logits_bits``: the GRU's default is 16

@@ -1,4 +1,5 @@
-"""Writers of deployable artifacts (docs/architecture.md#exporters): ONNX (+ ORT Mobile .ort) and TFLite.
+"""Writers of deployable artifacts (docs/architecture.md#exporters): ONNX (+ ORT Mobile .ort) and
+TFLite.
 
 One format = one sub-package that registers a writer with ``@EXPORTERS.register("name")``.
 A writer is ``write(bundle, form, cfg, path) -> Artifact``: it builds the file from the bundle's

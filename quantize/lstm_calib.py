@@ -1,7 +1,8 @@
 """Calibration of the LSTM and peephole LSTM for TFLite's integer LSTM kernel.
 
 The float model runs over the calibration sample in NumPy (float32, the equations of
-docs/architecture.md#cells) with an ``Observer`` at every point of ``points.static_points``: the normalized
+docs/architecture.md#cells) with an ``Observer`` at every point of ``points.static_points``: the
+normalized
 input, each layer's h and c, the mean head's pool and the outputs; the gate pre-activations are
 observed too (``points.LSTM_OBSERVED``) for the record: the kernel holds them in Q3.12, so
 |pre| >= 8 saturates, and ``gate_saturation`` says how often that happened.

@@ -28,7 +28,8 @@ The graph (the TFLite int8 lowering follows it op for op; ``points`` names every
     (head.y int16, QuantizeConfig.head_bits 16: QUANTIZE pooled -> int16 at (its scale, 0),
      exact, then a 16x8 FULLY_CONNECTED with an int64 bias -> y_q int16 @ head.y)
 
-This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU (docs/architecture.md#cells);
+This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU
+(docs/architecture.md#cells);
 r, z, n rows are PyTorch's (r, z, n) order. Weights int8 per output channel (zero point 0), biases
 int32 with scale s_in * s_w. ``requant`` names the kernels to reproduce (``kernels``):
 "reference" = LiteRT's reference kernels, "optimized" = LiteRT's builtin optimized kernels

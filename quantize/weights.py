@@ -11,7 +11,8 @@ full-integer GRU graph holds (rows r, z and rows n of each GRU weight; the head)
 per block: one scale when that at most quadruples the block's weight-quantization noise (costs <=
 6 dB, one bit, of weight SQNR), else per channel. Why: a per-channel int8 weight costs the .tflite
 file 12 bytes per channel (a float32 scale and an int64 zero point: schema.fbs requires as many
-zero points as scales), which is what broke the int8 loop file's size budget (weights + 8 KB: + 17.9 KB
+zero points as scales), which is what broke the int8 loop file's size budget (weights + 8 KB: +
+17.9 KB
 at h128x2 with per-channel weights, even with one-scale bias records); and the weights' noise is
 not what limits a full-integer GRU: measured on the trained GRU-32s (defaults, seed 0; 512
 calibration windows, mse, int8 logits), per-channel weights reach 47-50 dB of weight SQNR against

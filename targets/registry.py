@@ -1,4 +1,5 @@
-"""The target registry and the target syntax (docs/architecture.md#style, rule 2: explicit registration).
+"""The target registry and the target syntax (docs/architecture.md#style, rule 2: explicit
+registration).
 
     local | ssh://user@host[:port][?known_hosts=F&identity=KEY&python=CMD]
     qemu-aarch64[:pi4|pi5] | adb[:serial][?benchmark_model=PATH&perf_test=PATH]

@@ -1,4 +1,5 @@
-"""bench/compress.py's verdicts: the compression targets (a) and (b) on means over seeds, float AND int8."""
+"""bench/compress.py's verdicts: the compression targets (a) and (b) on means over seeds, float AND
+int8."""
 
 from __future__ import annotations
 

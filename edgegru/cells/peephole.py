@@ -1,4 +1,5 @@
-"""Peephole LSTM (Gers & Schmidhuber 2000, diagonal peepholes p_i, p_f, p_o; docs/architecture.md#cells).
+"""Peephole LSTM (Gers & Schmidhuber 2000, diagonal peepholes p_i, p_f, p_o;
+docs/architecture.md#cells).
 
 PyTorch has no fused kernel for it, so the input projection of all T steps is done as one matmul
 before the recurrence and the loop runs only what each step needs (``h @ R^T`` and elementwise

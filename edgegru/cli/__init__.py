@@ -1,5 +1,6 @@
 """The ``edgegru`` command line (click). Thin: each command parses options into a config and calls
-the library (docs/architecture.md#cli-and-pipeline). Heavy imports live inside the commands so ``--help`` is instant.
+the library (docs/architecture.md#cli-and-pipeline). Heavy imports live inside the commands so
+``--help`` is instant.
 
 Exit codes: 0 ok, 1 a check failed, 2 bad input (one clear line on stderr, no traceback).
 """

@@ -1,4 +1,5 @@
-"""The pruning verb: ``prune_(model, cfg)`` (docs/architecture.md#style, rule 4), in place on a bundle or a model.
+"""The pruning verb: ``prune_(model, cfg)`` (docs/architecture.md#style, rule 4), in place on a
+bundle or a model.
 
 The config's ``scheme`` picks the pruner from ``PRUNERS``; each pruner is a function of a bundle,
 its config, the data for fine-tuning and a ``FinetuneSetup``, returning the pruned bundle.

@@ -31,7 +31,8 @@ def model_sizes(spec: ModelSpec) -> dict[str, int]:
 
 
 def _int8_rows(w: np.ndarray) -> np.ndarray:
-    """Symmetric per-output-row int8 rounding (the weight scheme of docs/quantization.md), for the gzip
+    """Symmetric per-output-row int8 rounding (the weight scheme of docs/quantization.md), for the
+    gzip
     estimate only; zero stays exactly zero, so pruned weights compress as they would on a device."""
     w2 = w.reshape(w.shape[0], -1)
     scale = np.abs(w2).max(axis=1, keepdims=True) / 127.0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Imported for their @DATASETS.register side effect: explicit, no module scan (docs/architecture.md#style, rule 2).
+# Imported for their @DATASETS.register side effect: explicit, no module scan
+# (docs/architecture.md#style, rule 2).
 from edgegru.datasets import sunspots, uea, watch  # noqa: F401
 from edgegru.datasets._base import DATASETS
 from edgegru.datasets.npz import load_npz, load_test_npz

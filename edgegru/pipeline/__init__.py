@@ -1,4 +1,5 @@
-"""The one-command pipeline (docs/architecture.md#cli-and-pipeline): train -> export -> report, each stage a
+"""The one-command pipeline (docs/architecture.md#cli-and-pipeline): train -> export -> report,
+each stage a
 function of its inputs and its config writing only its own folder with a manifest, so a re-run
 skips what did not change. Stages register in ``stages.py`` (one function each)."""
 

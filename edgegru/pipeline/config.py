@@ -10,7 +10,8 @@
             max_size_kb = { int8 = 16 }          # budgets; default_budgets = true
 [report]    enabled = true
 ```
-Every section has ``enabled``; a missing section takes its defaults (docs/architecture.md#cli-and-pipeline).
+Every section has ``enabled``; a missing section takes its defaults
+(docs/architecture.md#cli-and-pipeline).
 """
 
 from __future__ import annotations

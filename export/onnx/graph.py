@@ -121,7 +121,8 @@ def normalize_nodes(g: Graph, spec: ModelSpec, x: str) -> str:
 
 
 def metadata(bundle: Bundle, form: str, extra: dict[str, Any]) -> dict[str, str]:
-    """metadata_props: what a device needs to use the model without its bundle (docs/architecture.md#artifacts).
+    """metadata_props: what a device needs to use the model without its bundle
+    (docs/architecture.md#artifacts).
 
     The normalization is the raw-input one, already inside the graph ("applied": folded into the
     first layer's W and B, or by Sub and Mul nodes); a caller feeds raw x.

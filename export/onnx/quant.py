@@ -1,4 +1,5 @@
-"""int8 weights in the ONNX graphs (docs/architecture.md#exporters): QDQ for the "int8-dynamic" precision.
+"""int8 weights in the ONNX graphs (docs/architecture.md#exporters): QDQ for the "int8-dynamic"
+precision.
 
 Every quantized weight (``edgegru.quantize.weights``: W and R of each fused GRU/LSTM node, the
 head's Gemm weight) is stored as an int8 initializer with its per-output-channel float32 scales

@@ -1,7 +1,8 @@
 """A small flatbuffer writer for .tflite files over the schema's object API.
 
 The schema is TFLite's ``tensorflow/lite/schema/schema.fbs`` as generated into
-``ai_edge_litert/schema_py_generated.py`` (imported, never copied: docs/architecture.md#exporters). The
+``ai_edge_litert/schema_py_generated.py`` (imported, never copied: docs/architecture.md#exporters).
+The
 builder is a state machine: ``ModelBuilder`` is *open* while subgraphs, tensors and operators are
 added and *finished* once ``finish()`` has packed the bytes; anything after that is an error.
 

@@ -1,4 +1,5 @@
-"""int8-dynamic (hybrid) TFLite: int8 weights, float32 activations (docs/quantization.md, docs/architecture.md#exporters).
+"""int8-dynamic (hybrid) TFLite: int8 weights, float32 activations (docs/quantization.md,
+docs/architecture.md#exporters).
 
 The float lowerings write their weights through ``weight`` / ``gate_weight``; with the option
 ``weights = "int8"`` (set by the writer for precision int8-dynamic) these become int8 constants:

@@ -1,4 +1,5 @@
-"""The metadata buffer every edgegru .tflite carries (docs/architecture.md#artifacts): what a device needs
+"""The metadata buffer every edgegru .tflite carries (docs/architecture.md#artifacts): what a
+device needs
 to use the model without anything else: labels, the input normalization (already applied inside
 the graph; recorded so the device knows), feature names, version and the source hash."""
 

@@ -27,7 +27,8 @@ def test_every_cell_lowers_to_onnx():
 
 
 def test_onnx_writer_imports_stay_light():
-    """onnx, onnxruntime (and torch) load only when a writer runs (docs/architecture.md#style, rule 9)."""
+    """onnx, onnxruntime (and torch) load only when a writer runs (docs/architecture.md#style, rule
+    9)."""
     import subprocess
     import sys
 

@@ -90,7 +90,8 @@ class GruWeights:
 
 def gru_cell(g: SubgraphBuilder, p: str, w: GruWeights, k: int, gx: int, h: int | None) -> int:
     """h' from this step's input projection gx [1, 3H] and h [1, H] (None: the zero initial
-    state, where R h = 0). Equations: docs/architecture.md#cells (PyTorch's GRU, linear_before_reset)."""
+    state, where R h = 0). Equations: docs/architecture.md#cells (PyTorch's GRU,
+    linear_before_reset)."""
     H = w.H
     b_hh = None if w.b_hh is None else g.const(f"l{k}/b_hh", w.b_hh)
     if h is not None:

@@ -8,7 +8,8 @@ Inputs of the op (tensorflow/lite/kernels/lstm_shared.h, unidirectional_sequence
  12-15 {input, forget, cell, output}_gate_bias [H]               (b_ih + b_hh)
  16-17 projection weights / bias (absent), 18 output_state, 19 cell_state [B, H] (variable
  tensors), 20-23 layer-norm coefficients (absent).
-The kernel's peephole equations are those of docs/architecture.md#cells: p_i and p_f see c, p_o sees c'.
+The kernel's peephole equations are those of docs/architecture.md#cells: p_i and p_f see c, p_o
+sees c'.
 
 State: the kernel keeps h and c in variable tensors that persist across invoke(), so a second
 call would continue the first sequence. Each layer therefore starts with a one-step "reset" op
