@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import onnx, onnx_int8, tflite, tflite_int8, tflite_lstm_int8
+from bench import onnx, onnx_int8, sweep, tflite, tflite_int8, tflite_lstm_int8
 from bench.timing import RESULTS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -166,6 +166,18 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "full-integer PTQ with the `static` defaults, scored by the NumPy int8 reference in "
      "XNNPACK's arithmetic (what LiteRT computes). It trains dozens of models: run it alone.",
      _compress),
+    ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep",
+     "The same 8-trial `edgegru sweep` (basicmotions, GRU H in {8, 12, 16, 20} x 2 seeds, "
+     "int8-static, checked on this machine; no stage shared) as a plain loop of pipelines in "
+     "one process and on in-process Ray with one and two trials at a time. Scaling efficiency "
+     "= 1-worker wall / (2 x 2-worker wall); overhead = (1-worker wall - loop wall) / trials. "
+     "Other jobs on the same cores move every number here.",
+     sweep.markdown_cost),
+    ("sweep_watch", "Sweeps: GRU sizes on watch", "python -m bench.sweep --watch",
+     "`bench/sweep_watch.toml`: GRU H in {16, 24, 29, 32}, each as the int8-static and the "
+     "float TFLite file, checked on this machine (the whole test split); one seed, ranked on "
+     "the test split. The fronts are accuracy vs file size and vs median latency per window.",
+     sweep.markdown_watch),
 ]  # fmt: skip
 
 

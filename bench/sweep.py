@@ -119,6 +119,50 @@ def run_watch(out: Path) -> None:
     print(f"-> {write_results('sweep_watch', summary)}")
 
 
+def markdown_cost(d: dict[str, Any]) -> list[str]:
+    """bench/results/sweep.json as the performance page's table."""
+    load = d["load_average_1min"]
+    lines = [
+        f"{d['trials']} trials, {d['epochs']} epochs each; load average "
+        f"{load['before']:.1f} -> {load['after']:.1f}.",
+        "",
+        "| run | wall s | Ray start-up s | mean trial s |",
+        "|---|---|---|---|",
+    ]
+    for name, key in (("plain loop", "loop"), ("Ray, 1 trial at a time", "ray_1_worker"),
+                      ("Ray, 2 trials at a time", "ray_2_workers")):  # fmt: skip
+        r = d[key]
+        start = r.get("ray_start_s")
+        lines.append(f"| {name} | {r['wall_s']:.1f} | {'-' if start is None else f'{start:.1f}'} "
+                     f"| {sum(r['trial_s']) / len(r['trial_s']):.1f} |")  # fmt: skip
+    lines += [
+        "",
+        f"Scaling efficiency (2 vs 1): {d['scaling_efficiency']:.2f}; overhead per trial vs the "
+        f"loop: {d['per_trial_overhead_s']:.1f} s ({d['per_trial_overhead_after_start_s']:.1f} s "
+        "after Ray's start-up).",
+        "",
+    ]
+    return lines
+
+
+def markdown_watch(d: dict[str, Any]) -> list[str]:
+    """bench/results/sweep_watch.json as the performance page's table."""
+    fronts = d["fronts"]
+    lines = ["| trial | params | accuracy | file KB | param bytes | front |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for t in d["trials"]:
+        params = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in t["params"].items())
+        on = ", ".join(n for n, ids in fronts.items() if t["id"] in ids) or "-"
+        lines.append(f"| {t['id']} | {params} | {t['accuracy']:.4f} | "
+                     f"{t['size_bytes'] / 1024:.1f} | {t['param_bytes']} | {on} |")  # fmt: skip
+    best = d.get("best_within_4000_bytes")
+    if best:
+        lines += ["", f"Best within 4,000 parameter bytes: {best['id']} at {best['accuracy']:.4f},"
+                  f" {d['best_minus_float_gru32_pts']:+.1f} points against the float GRU-32 "
+                  f"({d['float_gru32']['id']}, {d['float_gru32']['accuracy']:.4f})."]  # fmt: skip
+    return [*lines, ""]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="Training epochs per trial.")

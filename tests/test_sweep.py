@@ -119,6 +119,8 @@ def test_grid_plan_varies_later_stages_slowest_and_random_is_seeded():
     rnd = sweep_of(search="random", trials=5, seed=3,
                    space={"train.lr": {"min": 1e-3, "max": 1e-2, "log": True},
                           "train.hidden": {"min": 8, "max": 32, "step": 8}})  # fmt: skip
+    del rnd["quantize"]  # the default's two schemes: one per trial through quantize.scheme
+    rnd["sweep"]["space"]["quantize.scheme"] = ["static", "dynamic"]
     a, b = parse_sweep(rnd).plan(), parse_sweep(rnd).plan()
     assert a == b and len(a) == 5
     assert all(1e-3 <= t["params"]["train.lr"] <= 1e-2 for t in a)

@@ -311,10 +311,13 @@ def parse_sweep(raw: dict[str, Any], where: str = "sweep config") -> Sweep:
         for trial in plan:
             sweep.trial_config(trial["params"], f"{where}: trial {trial['id']}")
     else:
-        # every choice with the rest of the base: a bad value fails here, not in trial 7
+        # every choice (and both ends of each range), the other keys at their first value: a
+        # bad value fails here, not in trial 7
+        first = {d.key: d.grid()[0] if d.choices or d.step else d.low for d in dims}
         for d in dims:
             for v in d.choices or (d.low, d.high):
-                sweep.trial_config({d.key: int(v) if d.integer else v}, f"{where}: {d.key}")
+                value = int(v) if d.integer else v  # type: ignore[arg-type]
+                sweep.trial_config(first | {d.key: value}, f"{where}: {d.key}")
     return sweep
 
 
