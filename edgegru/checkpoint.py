@@ -121,4 +121,5 @@ def clean_folder(folder: Path) -> None:
     run's folder or its checkpoint folder."""
     if folder.is_dir():
         for p in folder.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+            if p.is_file():
+                p.unlink(missing_ok=True)
