@@ -117,7 +117,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
 
 
 def clean_folder(folder: Path) -> None:
-    """Remove the temp files a killed run's interrupted write can leave in a checkpoint folder."""
+    """Remove the temp files (``.NAME.*.tmp``) a killed run's interrupted write can leave in a
+    run's folder or its checkpoint folder."""
     if folder.is_dir():
         for p in folder.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+            if p.is_file():
+                p.unlink(missing_ok=True)

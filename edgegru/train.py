@@ -501,7 +501,8 @@ def train(
         feature_names=spec.feature_names or data.feature_names,
     )
     trainer = _Trainer(spec, data, cfg, out, objective, step_floor=True)
-    clean_folder(out / CHECKPOINT_DIR)  # temp files of a killed run's checkpoint write
+    for folder in (out, out / CHECKPOINT_DIR):
+        clean_folder(folder)  # temp files of a killed run's interrupted writes
     if resume:
         trainer.load_checkpoint()
     stopped_early = False

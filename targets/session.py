@@ -51,8 +51,8 @@ def load_manifest(path: Path) -> tuple[Path, Path, Artifact]:
     artifact = dataclasses.replace(artifact, path=str(model))
     if model.stat().st_size != artifact.size_bytes:
         raise BadInput(
-            f"{model} has {model.stat().st_size} bytes, its manifest says {artifact.size_bytes}: "
-            "the file changed or is incomplete; re-export it"
+            f"{model} does not match its manifest ({model.stat().st_size} bytes, not "
+            f"{artifact.size_bytes}): the file changed or is incomplete; re-export it"
         )
     if hashlib.sha256(model.read_bytes()).hexdigest() != artifact.sha256:
         raise BadInput(

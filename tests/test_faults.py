@@ -81,7 +81,9 @@ def world(tmp_path_factory):
         out = invoke(*TRAIN, "-o", bundle)
     assert out.code == 0, out.stderr
     exported = root / "exp"
-    assert invoke("export", bundle, "--format", "onnx", "--no-streaming", "-o", exported).code == 0
+    out = invoke("export", bundle, "--format", "onnx", "--format", "tflite", "--no-streaming",
+                 "-o", exported)  # fmt: skip
+    assert out.code == 0, out.stderr
     (root / "good.toml").write_text(TINY)
     run = root / "run"
     out = invoke("pipeline", root / "good.toml", "-o", run)
@@ -339,6 +341,34 @@ def test_generated_manifests(world, mutation):
     )
     extra = [] if harmless or result.code == 2 else ["a wrong manifest accepted"]
     judge("manifests", result, extra=extra)
+
+
+# -- artifacts -------------------------------------------------------------------------------
+@cases(16)
+@given(fmt=st.sampled_from(["onnx", "tflite"]), start=st.integers(0, 10**5),
+       length=st.integers(1, 64), truncate=st.booleans())  # fmt: skip
+def test_generated_artifacts(world, fmt, start, length, truncate):
+    """A damaged model file whose manifest was updated to match it (so the runtime itself must
+    cope): the device's failure is one line, never the runtime's own output or a traceback."""
+    import hashlib
+
+    case = fresh(world, "artifact")
+    shutil.copytree(world["export"], case / "e")
+    model = case / "e" / f"model.{fmt}"
+    data = bytearray(model.read_bytes())
+    start %= len(data)
+    if truncate:
+        data = data[:start]
+    else:
+        for i in range(start, min(start + length, len(data))):
+            data[i] ^= 0xA5
+    model.write_bytes(bytes(data))
+    manifest = Path(str(model) + ".json")
+    meta = json.loads(manifest.read_text())
+    meta.update(sha256=hashlib.sha256(bytes(data)).hexdigest(), size_bytes=len(data))
+    manifest.write_text(json.dumps(meta))
+    judge("artifacts", invoke("check", model, "--dataset", "basicmotions", "--runs", "1",
+                              "--warmup", "0", "--limit", "4"))  # fmt: skip
 
 
 # -- pipeline configs ------------------------------------------------------------------------

@@ -316,8 +316,8 @@ def render_report(out: str | Path, plots: bool = True) -> Path:
     """Write OUTDIR/report.md, results.json and the plots; return the report's path."""
     out = Path(out)
     results = collect(out)
-    results["artifacts"] = artifact_rows(results)
     try:
+        results["artifacts"] = artifact_rows(results)
         names = render_plots(out, results) if plots else []
         markdown = render_markdown(results, names)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
