@@ -152,3 +152,15 @@ def test_tflite_io_manifest_and_metadata_say_lengths(tmp_path):
     (plain,) = export(bundle, ExportConfig(formats=("tflite",), forms=("sequence",),
                                            lengths=False), tmp_path / "b")  # fmt: skip
     assert [t.name for t in plain.inputs] == ["x"] and plain.details["padding"] == "processed"
+
+
+def test_variable_length_means_some_row_is_shorter_than_T():
+    """What train records in the provenance (VARIABLE_LENGTH), so exports take lengths: true
+    for japanesevowels; false for basicmotions, whose lengths all equal T, and for watch."""
+    from edgegru.datasets import load_dataset
+    from edgegru.train import is_variable_length
+
+    got = {
+        n: is_variable_length(load_dataset(n)) for n in ("japanesevowels", "basicmotions", "watch")
+    }
+    assert got == {"japanesevowels": True, "basicmotions": False, "watch": False}
