@@ -322,6 +322,7 @@ def validate(model, plan, X, lengths, notes):
             notes.append(f"inputs zero-padded from T={T} to the artifact's fixed T={fixed}")
             if plan.lengths is not None and lengths is None:
                 lengths = np.full(N, T, np.int64)  # the rows' own length, not the padded T
+            T = fixed  # every call takes the padded rows
         if plan.lengths is None:
             if lengths is not None and (lengths != fixed).any():
                 notes.append(
