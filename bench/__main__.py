@@ -28,7 +28,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
      ["--runs", "30", "--no-peers"]),
     ("bench.tflite_lstm_int8", "TFLite LSTM / peephole: float vs hybrid vs full-integer kernel",
      ["--runs", "30"]),
-    ("bench.lengths", "The lengths input: the same file with and without it", ["--runs", "30"]),
+    ("bench.lengths", "The lengths input: the same file with and without it",
+     ["--runs", "30", "--repeats", "1"]),
 ]  # fmt: skip
 # bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,
 # `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.
