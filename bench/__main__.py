@@ -28,7 +28,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
      ["--runs", "30", "--no-peers"]),
     ("bench.tflite_lstm_int8", "TFLite LSTM / peephole: float vs hybrid vs full-integer kernel",
      ["--runs", "30"]),
-    ("bench.lengths", "The lengths input: the same file with and without it", ["--runs", "30"]),
+    ("bench.lengths", "The lengths input: the same file with and without it",
+     ["--runs", "30", "--repeats", "1"]),
     ("bench.tflite_micro", "TFLite Micro: LSTM lowered to builtin ops vs the fused op; arenas",
      ["--runs", "20"]),
 ]  # fmt: skip

@@ -204,6 +204,14 @@ def split_validation(
     return np.sort(order[k:]), np.sort(order[:k])
 
 
+def is_variable_length(data: Dataset) -> bool:
+    """Some row of either split is shorter than T (a set whose lengths all equal T, such as
+    basicmotions, is not: its files need no length input)."""
+    T = data.train.X.shape[1]
+    parts = (data.train, data.test)
+    return any(p.lengths is not None and bool((p.lengths < T).any()) for p in parts)
+
+
 def fit_normalization(X: np.ndarray, lengths: np.ndarray | None) -> Normalization:
     """Per-feature mean/std over the valid steps of the fitting split only."""
     if lengths is None:
@@ -535,7 +543,7 @@ def train(
         "optimizer_steps": trainer.epoch * trainer.plan.steps_per_epoch,
         "batch_size": trainer.plan.batch_size,
         "seq_len": int(data.train.X.shape[1]),
-        VARIABLE_LENGTH: data.train.lengths is not None,  # exports then take lengths
+        VARIABLE_LENGTH: is_variable_length(data),  # exports then take lengths
         "best_val_score": trainer.best_score,
         "test_metrics": {k: v for k, v in test_metrics.items() if not isinstance(v, (list, dict))},
         "edgegru_version": __version__,

@@ -617,7 +617,7 @@ def validate(model, plan, X, lengths, notes):
         if fixed > T:
             X = np.concatenate([X, np.zeros((N, fixed - T, X.shape[2]), X.dtype)], axis=1)
             notes.append(f"inputs zero-padded from T={T} to the artifact's fixed T={fixed}")
-            T = fixed
+            T = fixed  # every call takes the padded rows
         if plan.lengths is None:
             if lengths is not None and (lengths != fixed).any():
                 notes.append(

@@ -68,16 +68,18 @@ def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.nda
             nxt = []
             for x, m_t in zip(seq, m, strict=True):
                 # past the length the state stops changing: h_t = h_{t-1} + m_t (h~_t - h_{t-1})
+                # (written as a choice, m_t being 0 or 1: a full-length row computes exactly
+                # what it did before lengths existed)
                 if spec.cell == "gru":
-                    h = h + m_t * (gru_step(x, h, W_ih, W_hh, b_ih, b_hh) - h)
+                    h_new, c_new = gru_step(x, h, W_ih, W_hh, b_ih, b_hh), c
                 else:
                     h_new, c_new = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P)
-                    h, c = h + m_t * (h_new - h), c + m_t * (c_new - c)
+                h, c = (h_new, c_new) if m_t else (h, c)
                 nxt.append(h)
             seq = nxt
         # last: the state after the last valid step (= the final, frozen state); mean: the
         # average over the valid steps only
-        pooled = seq[-1] if spec.head == "last" else np.dot(m, seq) / n
+        pooled = seq[-1] if spec.head == "last" else np.mean(seq[:n], axis=0)
         outs.append(w["head.weight"] @ pooled + w["head.bias"])
     return np.stack(outs)
 

@@ -5,7 +5,7 @@
 [train]     cell = "gru"  hidden = 32    # or model = "runs/gru32" to start from a bundle
 [compress]  method = "prune"  hidden = 24  curve = [16]  deploy = "trained"
 [quantize]  schemes = ["dynamic", "static"]
-[export]    formats = ["onnx", "ort", "tflite"]
+[export]    formats = ["onnx", "ort", "tflite"]  lengths = "auto"   # docs/padding.md
 [check]     targets = ["local"]  emulated = "auto"   # + qemu-aarch64:pi4/pi5 when set up, "tflm"
             max_size_kb = { int8 = 16 }          # budgets; default_budgets = true
 [report]    enabled = true

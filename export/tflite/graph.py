@@ -88,6 +88,8 @@ def sequence_inputs(
 
 def sequence_meta(seq_len: int, source: str, details: dict[str, Any], lengths) -> dict[str, Any]:
     how = details.pop("padding_how", None)
+    if lengths is not None and how is None:  # a lowering that ignored req.lengths
+        raise ValueError("the cell lowering does not read lengths (say how in padding_how)")
     return {
         "form": "sequence", "seq_len": seq_len, "source_sha256": source, **details,
         **padding.fields("sequence", lengths is not None, how),

@@ -152,3 +152,43 @@ def test_tflite_io_manifest_and_metadata_say_lengths(tmp_path):
     (plain,) = export(bundle, ExportConfig(formats=("tflite",), forms=("sequence",),
                                            lengths=False), tmp_path / "b")  # fmt: skip
     assert [t.name for t in plain.inputs] == ["x"] and plain.details["padding"] == "processed"
+
+
+def test_variable_length_means_some_row_is_shorter_than_T():
+    """What train records in the provenance (VARIABLE_LENGTH), so exports take lengths: true
+    for japanesevowels; false for basicmotions, whose lengths all equal T, and for watch."""
+    from edgegru.datasets import load_dataset
+    from edgegru.train import is_variable_length
+
+    got = {
+        n: is_variable_length(load_dataset(n)) for n in ("japanesevowels", "basicmotions", "watch")
+    }
+    assert got == {"japanesevowels": True, "basicmotions": False, "watch": False}
+
+
+def test_runner_feeds_lengths_to_a_file_with_a_longer_T(tmp_path):
+    """The device runner pads rows shorter than the file's fixed T and feeds their own length
+    (with or without a ``lengths`` array in the data): the masked file then ignores the pad."""
+    import json
+
+    from edgegru.export import ExportConfig, export
+    from edgegru.targets import runner
+
+    bundle = make_bundle("lstm", 1, "mean")
+    cfg = ExportConfig(formats=("tflite",), forms=("sequence",), seq_len=T, lengths=True)
+    (art,) = export(bundle, cfg, tmp_path)
+    manifest = json.loads(Path(art.path + ".json").read_text())
+    model = runner.load_model(art.path, manifest, argparse_namespace())
+    X = np.random.default_rng(7).standard_normal((3, T - 2, 3)).astype(np.float32)
+    ref = reference_forward(bundle.spec, bundle.weights, X)
+    for lengths in (None, np.full(3, T - 2)):
+        notes: list[str] = []
+        got = runner.validate(model, runner.Plan(manifest), X, lengths, notes)
+        np.testing.assert_allclose(got, ref, atol=TOL)
+        assert not any("no length input" in n for n in notes)
+
+
+def argparse_namespace():
+    from argparse import Namespace
+
+    return Namespace(threads=1, delegate="auto", api="auto")

@@ -31,6 +31,10 @@ Layouts:
   smallest file, and the right form for runtimes without CompiledModel (tflite_runtime on older
   Pis). S: 2 when two steps' recurrent weights fit in 128 KB, else 1 (the Interpreter packs a
   copy per FULLY_CONNECTED, so S multiplies them; measured best at h64 and h128x2).
+
+With ``lengths`` (``lengths.py``, docs/padding.md): ``unrolled`` stacks the top layer's h (or
+the running sum) of every step and GATHERs step n - 1; ``loop`` stops the WHILE after ceil(n / S)
+iterations and also hands out the values after an iteration's first S - 1 steps (``LoopVars``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ reference does the same) and divides by T once, then QUANTIZEs at head.pool: an 
 would requantize 50 times.
 
 Layouts as in ``gru.py``: ``unrolled`` (T copies of the step) and ``loop`` (a WHILE whose body
-runs S steps; gx_rz and gx_n ride along as loop variables returned unchanged).
+runs S steps; gx_rz and gx_n ride along as loop variables returned unchanged). With ``lengths``
+(``lengths.py``) both read the valid steps as ``gru.py`` does; a GATHER moves int8 h exactly
+and the mean's float32 running sum stops at step n - 1, as ``quantize.reference`` computes.
 """
 
 from __future__ import annotations
