@@ -284,7 +284,8 @@ def broken_table(
     import os
 
     paths = [os.path.dirname(b["artifact"]) for b in broken]
-    base = os.path.commonpath(paths) if paths and all(os.path.isabs(p) for p in paths) else ""
+    same_kind = len({os.path.isabs(p) for p in paths}) == 1  # commonpath refuses a mix
+    base = os.path.commonpath(paths) if paths and same_kind else ""
     lines = []
     for g in summarize(broken):
         files = [os.path.relpath(a, base) if base else a for a in g["artifacts"]]

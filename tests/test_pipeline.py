@@ -246,3 +246,19 @@ def test_tflm_target_rows_mcu_table_and_arena_budget(cli, tmp_path):
     assert all(r["mcu"]["arena_bytes"] > 1024 for r in tflm)
     report = (tmp_path / "o" / "report.md").read_text()
     assert "## MCU (TFLite Micro)" in report and "not a microcontroller's" in report
+def test_check_stage_judges_against_the_float_model_with_lengths(cli, tmp_path):
+    """japanesevowels (lengths 7..29), exported without a length input: the fixed-T TFLite
+    sequence file fails the default budgets, the step file passes; the report says why."""
+    text = ('[data]\ndataset = "japanesevowels"\n[train]\nhidden = 16\nepochs = 8\n'
+            '[compress]\nenabled = false\n[quantize]\nenabled = false\n'
+            '[export]\nformats = ["tflite"]\nlengths = "no"\n[check]\nemulated = "off"\nruns = 3\n'
+            'warmup = 1\n'
+            '[report]\nplots = false\n')  # fmt: skip
+    out = tmp_path / "o"
+    proc = cli("pipeline", str(write(tmp_path, text)), "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert "--max-accuracy-drop 1 (default)" in proc.stderr.strip().splitlines()[-1]
+    checked = json.loads((out / "results.json").read_text())["stages"]["check"]["outputs"]
+    verdicts = {r["file"]: (r["padded_rows"] > 0, bool(r["failures"])) for r in checked["rows"]}
+    assert verdicts == {"model.tflite": (True, True), "model.step.tflite": (False, False)}
+    assert "Fixed-T files without a length input (model.tflite)" in (out / "report.md").read_text()

@@ -181,6 +181,15 @@ def render_markdown(results: dict[str, Any], plots: list[str]) -> str:
         )
         lines += [note, ""]
     checked = stages.get("check", {}).get("outputs", {})
+    padded = [c for c in checked.get("rows", []) if c.get("padded_rows")]
+    if padded:
+        files = ", ".join(dict.fromkeys(c["file"] for c in padded))
+        counts = ", ".join(dict.fromkeys(f"{c['padded_rows']} of {c['n']} rows on {c['target']}"
+                                         for c in padded))  # fmt: skip
+        lines += [f"Fixed-T files without a length input ({files}) ran the rows shorter than T "
+                  f"over their zero padding, as on a device ({counts}): their accuracy and "
+                  "agreement are against the float model on the rows with their lengths, their "
+                  "max abs error against it over the same padding.", ""]  # fmt: skip
     if checked.get("failures"):
         from edgegru.targets.check import broken_table
 
