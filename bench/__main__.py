@@ -37,6 +37,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
 # `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.
 # bench.sweep (Ray Tune's cost in `edgegru sweep`, minutes; --watch: the README's sweep) also runs
 # on its own: bench/results/sweep.json, sweep_watch.json.
+# bench.check_defaults trains a GRU-32 on each shipped dataset and checks every file it exports
+# (about 15 minutes): `python -m bench.check_defaults` -> bench/results/check_defaults.json.
 
 
 def main(argv: list[str] | None = None) -> int:

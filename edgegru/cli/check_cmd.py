@@ -294,7 +294,8 @@ def render(rows, budgets=None) -> str:
             if note not in notes:
                 notes.append(note)
     lines += [f"  {n}" for n in notes]
-    if budgets is not None and budgets.default_budgets:
+    classes = any(r.agreement is not None for r in rows)  # no defaults for regression
+    if budgets is not None and budgets.default_budgets and classes:
         drop, agree = DEFAULT_BUDGETS["max_accuracy_drop"], DEFAULT_BUDGETS["min_agreement"]
         lines.append(
             f"  default budgets (where none given): accuracy drop <= {drop:g} point, agreement "
