@@ -119,7 +119,6 @@ def test_every_gru_file_runs_with_parity_and_a_measured_arena(gru):
     assert not np.array_equal(int8_tflm, int8_xnn)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("head", "layers", "bits"), [("mean", 2, 16), ("last", 1, 8)])
 def test_int8_gru_variants_are_bit_exact_in_tflm_arithmetic(tmp_path, head, layers, bits):
     built = _build(tmp_path, head, layers, bits)
