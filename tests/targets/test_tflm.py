@@ -65,6 +65,7 @@ def _build(folder: Path, head: str = "last", layers: int = 1, logits_bits: int =
         (artifact,) = export(source, cfg, folder / f"{precision}-{layout}")
         files[(form, precision, layout)] = Path(artifact.path)
     save_bundle(b, folder / "model")
+    save_bundle(q, folder / "int8")
     X = X[:10]
     np.savez(folder / "data.npz", X=X, y=np.arange(len(X)) % b.spec.num_outputs)
     return Built(folder, files, folder / "data.npz", X, reference_forward(b.spec, b.weights, X), q)
@@ -141,10 +142,12 @@ def _check(cli, built: Built, *args: str):
 
 def test_cli_mcu_table_and_budgets(cli, gru):
     step = gru.files[("step", "int8-static", "loop")]
-    ok = _check(cli, gru, str(step), "--max-arena-kb", "64", "--max-flash-kb", "64", "--json")
+    ok = _check(cli, gru, str(step), "--max-arena-kb", "64", "--max-flash-kb", "64", "--json",
+                "--reference", str(gru.folder / "int8"))  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     row = json.loads(ok.stdout)["rows"][0]
     assert row["mcu"]["arena_bytes"] > 0 and row["failures"] == []
+    assert row["int8_reference_max_abs_diff"] == 0.0  # in TFLite Micro's arithmetic
     small = _check(cli, gru, str(step), "--max-arena-kb", "0.5")
     assert small.returncode == 1
     assert "arena KB" in small.stdout and "not an MCU latency" in small.stdout
