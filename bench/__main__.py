@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(tmp).replace(summary)
     print("\n".join(parts))
     print(f"-> {summary}", file=sys.stderr)
+    if not args.quick:  # docs/performance.md quotes the measured results only
+        from bench import docs
+
+        print(f"-> {docs.write()}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -16,7 +16,8 @@ static`` defaults) by the NumPy int8 reference in XNNPACK's arithmetic, which is
 LiteRT's int8 file under its default delegate (tests/export/test_tflite_int8.py).
 
 Every run is cached as one JSON under --work, so seeds can run as separate processes and
-``--collect`` writes bench/results/compress.json and docs/compression.png (the README's plot).
+``--collect`` writes bench/results/compress.json and docs/compression.png
+(docs/compression.md's plot).
 
     .venv/bin/python -m bench.compress --seeds 0,1,2 && .venv/bin/python -m bench.compress --collect
 """

@@ -403,7 +403,7 @@ def verdicts(name: str, w: dict) -> dict[str, Any]:
         }
     if loop_i and ort_us:
         out["loop_interpreter_vs_ort"] = {"ratio": loop_i / ort_us}
-    # No target in the issue for the Keras peers: ratios, for the README's table.
+    # No target in the issue for the Keras peers: ratios, for docs/performance.md.
     pairs = (("edgegru_loop", "keras_float"), ("edgegru_unrolled", "keras_unrolled_float"))
     for ours, peer in pairs:
         for mode in ("interpreter", "compiled"):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 # A smoke run (`python -m bench --quick`) points this elsewhere so it never overwrites the
-# measured results that the README quotes.
+# measured results that docs/performance.md quotes.
 RESULTS = Path(
     os.environ.get("EDGEGRU_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
 )

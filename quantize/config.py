@@ -32,7 +32,7 @@ class QuantizeConfig:
     # after XNNPACK's int8 graph), 8 = int8 (every op int8, e.g. for int8-only accelerators).
     # Measured on basicmotions GRU-32 (float 0.625): int8 logits 0.575 (two windows whose float
     # top-2 margin, 0.011-0.014, is under one int8 logit step, 0.020, tie and flip), int16
-    # 0.625; the same int8 state with float logits: 0.625 (README, int8).
+    # 0.625; the same int8 state with float logits: 0.625 (docs/quantization.md).
     head_bits: int = DEFAULT_LOGITS_BITS
     # QAT: fine-tuning with the training loop of edgegru.train (Adam, cosine schedule)
     qat_epochs: int = 5

@@ -8,7 +8,7 @@ artifact and runs the runtime's own benchmark tool, which the user pushes once:
 
 Both feed random inputs: the result has timings and memory but no model outputs, so accuracy
 and agreement are not checked on a phone (the check says so). ``?adb=PATH`` names the adb
-binary. The README has the steps.
+binary. docs/targets.md has the steps.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from edgegru.types import Bundle, Dataset, ModelSpec
 
 
 def default_distill_train() -> TrainConfig:
-    """The settings of the measured recipe (README, Compression): all 7 training subjects
+    """The settings of the measured recipe (docs/compression.md): all 7 training subjects
     (early stopping on one held-out subject was noisy), light jitter, and 80 epochs, twice the
     labels' 40, because function matching asks for patience (Beyer et al. 2022); 80 vs 40 was
     not compared on watch."""
@@ -48,7 +48,7 @@ def default_distill_train() -> TrainConfig:
 @dataclass
 class DistillConfig:
     """Defaults: function matching (Beyer et al. 2022), the recipe that met issue 6 (b) on
-    `watch` (README, Compression): the teacher alone teaches (alpha 1), on the student's own
+    `watch` (docs/compression.md): the teacher alone teaches (alpha 1), on the student's own
     jittered inputs mixed up to half with another window (mixup 0.5), at T = 4. Measured there:
     plain distillation (alpha 0.7, no mixup, 30 epochs) gave 0.807 at H = 28, below the labels."""
 

@@ -83,8 +83,8 @@ class CompressSection:
     epochs: int = 80  # distill: the student's training epochs (function matching: 80)
     cell: str | None = None  # distill: the student's cell (default: the teacher's)
     # distill: teach a student round(widen * H) wide, then prune it to H and fine-tune with the
-    # teacher (DistillConfig.prune_from); 1.1 is the recipe measured on watch (README,
-    # Compression); 1.0 distils straight to H
+    # teacher (DistillConfig.prune_from); 1.1 is the recipe measured on watch
+    # (docs/compression.md); 1.0 distils straight to H
     widen: float = 1.1
 
     def __post_init__(self) -> None:

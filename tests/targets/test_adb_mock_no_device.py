@@ -1,7 +1,7 @@
 """adb target WITHOUT A DEVICE: command construction and parsing against recorded real outputs
 of benchmark_model and onnxruntime_perf_test (tests/targets/data/SOURCES.md says where each
 came from), and the whole push-run-remove path against a fake ``adb`` that replays them.
-A real phone is never touched here; the README says how to run it on one."""
+A real phone is never touched here; docs/targets.md says how to run it on one."""
 
 from __future__ import annotations
 

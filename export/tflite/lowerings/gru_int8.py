@@ -14,11 +14,12 @@ read [-pre_r, pre_z, s_n] at one input scale; the candidate path (range ~10x the
 costs the gates most of their 8 bits. Two FULLY_CONNECTEDs keep each its own calibrated scale;
 XNNPACK's per-op cost is what the extra op adds (measured in bench/tflite_int8.py).
 
-Why int8 (not int16) h: measured on watch GRU-32 (bench/tflite_int8.py, README): the int8 file
-is within 1 point of float with PTQ; TFLite's 16x8 mode would take the int8 LOGISTIC/TANH
-tables and most of XNNPACK (no int16 ADD/MUL/FULLY_CONNECTED there) with it: TFLite's builtin
-kernels run this int8 graph 5x (h64) to 9x (h128x2) slower than XNNPACK. basicmotions' drop was
-the int8 logits, not the state (README, int8): the head may be 16x8 (graph_int8), the state not.
+Why int8 (not int16) h: measured on watch GRU-32 (bench/tflite_int8.py, docs/quantization.md):
+the int8 file is within 1 point of float with PTQ; TFLite's 16x8 mode would take the int8
+LOGISTIC/TANH tables and most of XNNPACK (no int16 ADD/MUL/FULLY_CONNECTED there) with it:
+TFLite's builtin kernels run this int8 graph 5x (h64) to 9x (h128x2) slower than XNNPACK.
+basicmotions' drop was the int8 logits, not the state (docs/quantization.md): the head may be
+16x8 (graph_int8), the state not.
 
 The mean head accumulates DEQUANTIZE(h_t) in float32 (one ADD per step; exact IEEE adds, the
 reference does the same) and divides by T once, then QUANTIZEs at head.pool: an int8 running sum

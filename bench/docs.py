@@ -1,0 +1,246 @@
+"""``python -m bench.docs``: render docs/performance.md from bench/results/*.json.
+
+Every number in docs/performance.md comes from a results file that a bench script wrote; the
+page is never edited by hand. ``python -m bench`` re-renders it after a full run, and
+``python -m bench.docs --check`` exits 1 when the page differs from what the results give
+(tests/test_docs.py runs that check). The tables are the bench scripts' own ``markdown`` /
+``table`` functions, so the page and a script's printout cannot disagree.
+
+    python -m bench.docs            # write docs/performance.md
+    python -m bench.docs --check    # exit 1 if docs/performance.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import onnx, onnx_int8, tflite, tflite_int8, tflite_lstm_int8
+from bench.timing import RESULTS
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+Results = dict[str, Any]
+
+
+def _workloads(d: Results, table: Callable[[str, dict], str]) -> list[str]:
+    """Each workload's table, then its verdicts (ratios against peers, and targets where set)."""
+    out: list[str] = []
+    for name, w in d["workloads"].items():
+        out += [table(name, w), ""]
+        if w.get("verdicts"):
+            out += [_verdicts(w["verdicts"]), ""]
+    return out
+
+
+def _verdicts(v: dict[str, dict[str, Any]]) -> str:
+    rows = ["| comparison | measured | target | met |", "|---|---|---|---|"]
+    for key, e in v.items():
+        if not isinstance(e, dict):
+            continue
+        value = next((e[k] for k in ("ratio", "us", "bytes") if k in e), None)
+        unit = {"ratio": "x", "us": " us", "bytes": " B"}.get(
+            next((k for k in ("ratio", "us", "bytes") if k in e), ""), ""
+        )
+        shown = "-" if value is None else (f"{value:.2f}{unit}" if unit != " B" else f"{value} B")
+        target = e.get("target")
+        met = {True: "yes", False: "no", None: "-"}[e.get("ok")]
+        rows.append(f"| {key.replace('_', ' ')} | {shown} | {'-' if target is None else target} "
+                    f"| {met} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _compress(d: Results) -> list[str]:
+    rows = [
+        "| method | H | parameters | float32 bytes | int8 bytes | float accuracy (per seed) "
+        "| mean | int8 accuracy (per seed) | mean |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in d["summary"]:
+        int8 = [a for a in s["int8_accuracies"] if a is not None]
+        rows.append(
+            f"| {s['method']} | {s['hidden']} | {s['parameters']:,} | {s['float32_bytes']:,} "
+            f"| {s['int8_bytes']:,} | {' / '.join(f'{a:.3f}' for a in s['accuracies'])} "
+            f"| {s['accuracy_mean']:.3f} | {' / '.join(f'{a:.3f}' for a in int8) or '-'} "
+            f"| {_fmt(s['int8_accuracy_mean'])} |"
+        )
+    rows += ["", "| budget | rule | holds | met by |", "|---|---|---|---|"]
+    for key, c in d["checks"].items():
+        met = ", ".join(f"{m} H={h}" for m, h in c["meeting"]) or "-"
+        rows.append(f"| {key} | {c['rule']} | {'yes' if c['holds'] else 'no'} | {met} |")
+    return ["\n".join(rows), "", "![size vs accuracy of the students](compression.png)", ""]
+
+
+def _workload_p(results: Path) -> list[str]:
+    """The shared benchmark workload, described from the parameters the ONNX bench recorded."""
+    path = results / "onnx.json"
+    if not path.is_file():
+        return []
+    d = json.loads(path.read_text())
+    w, shapes = (
+        d["workload"],
+        sorted(
+            {(r["workload"], r["hidden"], r["layers"]) for r in d["results"]}, key=lambda s: s[1:]
+        ),
+    )
+    sizes = "; ".join(f'"{n}": H = {h}, {k} layer{"s" if k > 1 else ""}' for n, h, k in shapes)
+    return [
+        "## Workload P",
+        "",
+        f"The latency benchmarks share one workload: a classifier with input {w['input']} -> "
+        f"hidden H, T = {w['T']} steps, the head on the last step, a Linear layer -> "
+        f"{w['classes']} classes; batch {w['batch']}, {w['threads']} thread; random weights. "
+        f"{sizes}. Cells: GRU, LSTM and the peephole LSTM.",
+        "",
+    ]
+
+
+def _workload_line(d: Results) -> str:
+    w = d.get("workload")
+    if not isinstance(w, dict):
+        return ""
+    return " Workload: " + ", ".join(f"{k} = {v}" for k, v in w.items()) + "."
+
+
+# (results name, title, command, what it measures (no numbers: those come from the file), render)
+SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
+    ("onnx", "ONNX float", "python -m bench.onnx",
+     "edgegru's ONNX file (one fused GRU / LSTM node per layer) in ONNX Runtime against "
+     "`torch.onnx.export` of the equivalent PyTorch model and against PyTorch eager; all "
+     "paths share the weights and are timed interleaved in one process. The ratios are "
+     "edgegru's time over the peer's (< 1: edgegru is faster). PyTorch has no peephole LSTM: "
+     "its peer is edgegru's own PyTorch model traced (the loop unrolls over T).",
+     lambda d: [onnx.markdown(d["results"]), ""]),
+    ("onnx_int8", "ONNX int8", "python -m bench.onnx_int8",
+     "int8 weights with DequantizeLinear in front of the fused op (`qdq`), the same file with "
+     "ONNX Runtime's `session.disable_quant_qdq=1` (`qdq-folded`, the setting the manifest "
+     "names), ONNX Runtime's int8 LSTM kernel (`ort-int8-kernel`) and ONNX Runtime's own "
+     "`quantize_dynamic` of edgegru's float file as the peer.",
+     lambda d: [onnx_int8.markdown(d["results"]), ""]),
+    ("tflite", "TFLite GRU float",
+     "python -m bench.tflite",
+     "edgegru's float GRU files (`loop`: a WHILE loop; `unrolled`: T copies of the step; the "
+     "streaming step) under LiteRT's `Interpreter` and `CompiledModel` + XNNPACK weight cache, "
+     "against ONNX Runtime on edgegru's ONNX file and against Keras 2 / litert-torch files "
+     "converted in their own venv. \"warm\": each path called several times back to back and "
+     "the last call timed; \"cold\": every call follows another model's. The loop keeps "
+     "few operators hot and suits large models; the unrolled layout needs `CompiledModel` "
+     "(the `Interpreter` repacks the recurrent weights every step) and its runtime state grows "
+     "with T and the layers. Per step the GRU is a dozen XNNPACK operators, each paying a "
+     "fixed dispatch cost: at small H that is why it only ties ONNX Runtime's fused kernel.",
+     lambda d: _workloads(d, tflite.table)),
+    ("tflite_int8", "TFLite GRU int8",
+     "python -m bench.tflite_int8",
+     "`int8` is the full-integer file (int8-static), `dynint8` the hybrid one (int8 weights, "
+     "float activations). Random weights, scales calibrated on random-normal input. \"LSB vs "
+     "NumPy int8\" compares the file's output with `edgegru.quantize.reference` (0: bit-exact).",
+     lambda d: _workloads(d, tflite_int8.table)),
+    ("tflite_lstm", "TFLite LSTM float",
+     "python -m bench.tflite_lstm",
+     "One UNIDIRECTIONAL_SEQUENCE_LSTM per layer. `CompiledModel` does not load the fused op's "
+     "variable tensors (the error rows say so): these files run under the `Interpreter`.",
+     lambda d: _workloads(d, tflite.table)),
+    ("tflite_lstm_int8", "TFLite LSTM int8",
+     "python -m bench.tflite_lstm_int8",
+     "The same fused LSTM in three precisions, under the `Interpreter` with its default XNNPACK "
+     "delegate and with TFLite's builtin kernels only. \"x float\" is the time over the float "
+     "file's; \"LSB vs NumPy\" compares with `edgegru.quantize.reference_lstm`. On x86 the "
+     "integer kernel's int8 x int8 -> int16 matrix-vector products are portable scalar loops "
+     "(the SSE tensor utils forward them to the portable code) while the float and hybrid "
+     "kernels use optimized GEMVs: the hybrid file is the one to ship unless the target must "
+     "run integer-only.",
+     lambda d: _workloads(d, tflite_lstm_int8.table)),
+    ("compress", "Compression",
+     "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
+     "GRU students of a GRU-128 teacher on `watch` (held-out subjects 8-10), per seed: trained "
+     "from the labels (`labels`) or distilled to round(1.1 H) units and pruned to H "
+     "(`distill-prune`, the recipe of [compression.md](compression.md)). \"int8\" is "
+     "full-integer PTQ with the `static` defaults, scored by the NumPy int8 reference in "
+     "XNNPACK's arithmetic (what LiteRT computes). It trains dozens of models: run it alone.",
+     _compress),
+]  # fmt: skip
+
+
+def render(results: Path = RESULTS) -> str:
+    parts = [
+        "# Performance",
+        "",
+        "<!-- Generated by `python -m bench.docs` from bench/results/*.json: do not edit. -->",
+        "",
+        "Every number on this page was measured by a script in `bench/` and read from the "
+        "JSON it wrote into `bench/results/`. `make bench` (`python -m bench`) re-runs the "
+        "latency benchmarks and re-renders this page; `python -m bench.docs` re-renders it "
+        "from the results alone.",
+        "",
+        "How to read it: latency is the median in microseconds of one call at batch 1 on one "
+        "thread, every path of a table timed interleaved in one process (shuffled order, after "
+        "warm-up). The machine is shared and noisy: compare ratios within one table, never "
+        "absolute numbers between tables or runs.",
+        "",
+        "Your own model on your own device: `edgegru check` ([targets.md](targets.md)) "
+        "measures it; `make demo` writes the table of every artifact of the built-in pipeline into "
+        "`runs/demo/report.md`.",
+        "",
+    ]
+    parts += _workload_p(results)
+    known = set()
+    for name, title, command, what, body in SECTIONS:
+        path = results / f"{name}.json"
+        known.add(path.name)
+        if not path.is_file():
+            continue
+        d = json.loads(path.read_text())
+        env = d.get("environment", {})
+        versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
+        parts += [
+            f"## {title}",
+            "",
+            f"`{command}` -> `bench/results/{name}.json`",
+            "",
+            what,
+            "",
+            f"Measured {env.get('time', '?')} on {env.get('cpu') or env.get('machine', '?')}, "
+            f"{env.get('cores', '?')} cores, Python {env.get('python', '?')}, {versions}."
+            + _workload_line(d),
+            "",
+            *body(d),
+        ]
+    others = sorted(p.name for p in results.glob("*.json") if p.name not in known)
+    if others:
+        parts += ["## Other results", ""]
+        parts += [f"- [`bench/results/{n}`](../bench/results/{n})" for n in others]
+        parts += [""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(page: Path = PAGE, results: Path = RESULTS) -> Path:
+    text = render(results)
+    tmp = page.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, page)
+    return page
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    args = ap.parse_args(argv)
+    if args.check:
+        if not PAGE.is_file() or PAGE.read_text() != render():
+            print(f"{PAGE} is stale: run `python -m bench.docs`", file=sys.stderr)
+            return 1
+        return 0
+    print(f"-> {write()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
