@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import onnx, onnx_int8, sweep, tflite, tflite_int8, tflite_lstm_int8
+from bench import onnx, onnx_int8, sweep, tflite, tflite_int8, tflite_lstm_int8, tflite_micro
 from bench.timing import RESULTS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -158,6 +158,15 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "kernels use optimized GEMVs: the hybrid file is the one to ship unless the target must "
      "run integer-only.",
      lambda d: _workloads(d, tflite_lstm_int8.table)),
+    ("tflite_micro", "TFLite Micro", "python -m bench.tflite_micro --runs 200 --goal BUNDLE",
+     "The float LSTM and peephole LSTM sequence files in three layouts: `fused` (one "
+     "UNIDIRECTIONAL_SEQUENCE_LSTM), `lowered` (a WHILE loop of builtin ops) and `unrolled`, "
+     "under LiteRT (warm medians) with TFLite Micro's arena for each file (the smallest it "
+     "allocates in; TFLite Micro's LSTM kernel takes no peepholes). Then a static-quantized GRU "
+     "(`--goal`: the compression recipe's GRU-29, see "
+     "[microcontrollers.md](microcontrollers.md)) as int8 files on TFLite Micro.",
+     lambda d: [*_workloads(d, tflite_micro.table),
+                *([tflite_micro.goal_table(d["goal"]), ""] if "goal" in d else [])]),
     ("compress", "Compression",
      "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
      "GRU students of a GRU-128 teacher on `watch` (held-out subjects 8-10), per seed: trained "

@@ -120,6 +120,23 @@ def table(name: str, w: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def goal_table(g: dict[str, Any]) -> str:
+    rows = [f"**{g['cell']} H={g['hidden']}, {g['int8_parameter_bytes']:,} B int8 parameters, "
+            f"{g['windows']} test windows on TFLite Micro**", "",
+            "| int8 file | arena B | flash B | ops | accuracy | logits differing from the NumPy "
+            "reference (tflm / xnnpack / reference mode) | listed boards it fits |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for form in ("step", "sequence"):
+        f = g.get(form)
+        if not f:
+            continue
+        diff = f["differing_outputs"]
+        rows.append(f"| {form} | {f['arena_bytes']:,} | {f['flash_bytes']:,} | {len(f['ops'])} | "
+                    f"{f['accuracy']:.4f} | {diff['tflm']} / {diff['xnnpack']} / "
+                    f"{diff['reference']} | {len(f['boards'])} |")  # fmt: skip
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
@@ -133,9 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table(name, w), "\n")
     if args.goal is not None:
         results["goal"] = goal(args.goal, args.windows)
-        for form in ("sequence", "step"):
-            g = results["goal"][form]
-            print(f"goal {form}: arena {g.get('arena_bytes')} B, flash {g.get('flash_bytes')} B")
+        print(goal_table(results["goal"]), "\n")
     print(write_results("tflite_micro", results))
 
 

@@ -72,6 +72,9 @@ class CheckRow:
     broken: list[dict[str, Any]] = field(default_factory=list)  # one record per broken budget
     # tflm: arena_bytes (the smallest that works), flash_bytes, ops, the allocator's record
     mcu: dict[str, Any] = field(default_factory=dict)
+    # int8-static artifacts, when the check has the int8 bundle: max |device - NumPy int8
+    # reference in the target's arithmetic| (0: bit-exact)
+    int8_reference_max_abs_diff: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -94,13 +94,26 @@ def find_reference(model: Path, source_sha256: str) -> Path | None:
     return None
 
 
+# (artifact, arithmetic mode, X, lengths) -> the NumPy int8 reference's outputs, or None
+Int8Reference = Callable[[Artifact, str, np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
+
+
 @dataclass
 class CheckInputs:
-    """The validation rows, their task, and the float model's outputs on any X (or None)."""
+    """The validation rows, their task, and the float model's outputs on any X (or None);
+    optionally the int8 reference of int8-static artifacts (the row then records how far the
+    device is from it: 0 = bit-exact)."""
 
     data: SequenceData
     task: str
     reference: Reference | None = None
+    int8_reference: Int8Reference | None = None
+
+
+def int8_mode(target: str) -> str:
+    """The arithmetic a target's int8 kernels follow: TFLite Micro's fixed point on tflm,
+    XNNPACK's (LiteRT's default delegate) elsewhere."""
+    return "tflm" if target == "tflm" else "xnnpack"
 
 
 def over_padding(artifact: Artifact, data: SequenceData) -> tuple[np.ndarray, int] | None:
@@ -218,6 +231,14 @@ def run_check(
                 if padded is not None:
                     row.padded_rows = padded[1]
                     row.notes.append(padding_note(artifact, padded[1], len(d.X)))
+                if (inputs.int8_reference is not None and artifact.precision == "int8-static"
+                        and result.get("outputs") is not None):  # fmt: skip
+                    # the same inputs the file computed on: over its padding, or with lengths
+                    X, L = (padded[0], None) if padded is not None else (d.X, d.lengths)
+                    ref8 = inputs.int8_reference(artifact, int8_mode(device.name), X, L)
+                    if ref8 is not None:
+                        out = np.asarray(result["outputs"], np.float32).reshape(ref8.shape)
+                        row.int8_reference_max_abs_diff = float(np.abs(out - ref8).max())
                 row.artifact = str(model)
                 apply_budgets(row, budgets)
                 rows.append(row)

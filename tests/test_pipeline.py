@@ -244,8 +244,15 @@ def test_tflm_target_rows_mcu_table_and_arena_budget(cli, tmp_path):
     tflm = [r for r in rows["outputs"]["rows"] if r["target"] == "tflm"]
     assert {r["file"].endswith(".tflite") for r in tflm} == {True} and len(tflm) == 4
     assert all(r["mcu"]["arena_bytes"] > 1024 for r in tflm)
+    int8 = [r for r in rows["outputs"]["rows"] if r["precision"] == "int8-static"]
+    assert {r["target"] for r in int8} == {"local", "tflm"}
+    assert all(r["int8_reference_max_abs_diff"] == 0.0 for r in int8)  # bit-exact on both
     report = (tmp_path / "o" / "report.md").read_text()
     assert "## MCU (TFLite Micro)" in report and "not a microcontroller's" in report
+    assert "bit-exact" in report
+
+
+@pytest.mark.slow
 def test_check_stage_judges_against_the_float_model_with_lengths(cli, tmp_path):
     """japanesevowels (lengths 7..29), exported without a length input: the fixed-T TFLite
     sequence file fails the default budgets, the step file passes; the report says why."""

@@ -69,7 +69,8 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     "--reference",
     type=click.Path(path_type=Path),
     default=None,
-    help="The float model bundle [default: found beside the artifact by its hash].",
+    help="The float model bundle [default: found beside the artifact by its hash]; a "
+    "static-quantized bundle also checks its int8 files against the NumPy int8 reference.",
 )
 @budget_options
 @click.option(
@@ -175,7 +176,7 @@ def command(
         if bundle.spec.task != ds.task:
             raise BadInput(f"the model is for {bundle.spec.task}, the data is {ds.task}")
         predict = _predictor(bundle)
-    inputs = CheckInputs(part, ds.task, predict)
+    inputs = CheckInputs(part, ds.task, predict, _int8_reference(bundle))
     rows = run_check(list(artifacts), list(targets), inputs, cfg, budgets)
     failures = [f for r in rows for f in r.failures]
     broken = [b for r in rows for b in r.broken]
@@ -215,6 +216,19 @@ def _reference_bundle(artifacts, reference, load_manifest, find_reference):
         return None  # artifacts of different models: no single float reference
     found = find_reference(load_manifest(artifacts[0])[0], sources.pop())
     return load_bundle(found) if found is not None else None
+
+
+def _int8_reference(bundle):
+    """A static-quantized --reference also yields the NumPy int8 reference of its int8 files."""
+    if bundle is None or bundle.quant is None or not bundle.quant.is_static:
+        return None
+
+    def run(artifact, mode, X, lengths):
+        from edgegru.quantize.reference import predict_int8
+
+        return predict_int8(bundle, X, lengths, mode)
+
+    return run
 
 
 def _head(part, n):
@@ -333,12 +347,20 @@ def mcu_table(rows) -> str:
                 f"{arena / 1024:.2f}",
                 f"{flash / 1024:.2f}",
                 len(r.mcu.get("ops", [])),
+                _vs_int8(r.int8_reference_max_abs_diff),
                 f"{fits[0].name} ({fits[0].ram_kb} KB RAM)" if fits else "none listed",
             )
         )
-    header = ["MCU (tflm)", "arena KB", "flash KB", "ops", "smallest listed board it fits"]
+    header = ["MCU (tflm)", "arena KB", "flash KB", "ops", "vs int8 ref",
+              "smallest listed board it fits"]  # fmt: skip
     return table(body, header) + (
         "\n  arena: the smallest TFLite Micro allocates in, measured on this 64-bit host (its "
         "pointer-sized bookkeeping is smaller on a 32-bit MCU); timings above are the host's, "
         "not an MCU's"
     )
+
+
+def _vs_int8(diff) -> str:
+    if diff is None:
+        return "-"
+    return "bit-exact" if diff == 0 else f"{diff:.3g}"

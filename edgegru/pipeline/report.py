@@ -344,16 +344,19 @@ def mcu_section(rows: list[dict[str, Any]]) -> list[str]:
     """The tflm target's rows: arena, flash and ops per file, and the listed boards each fits."""
     from edgegru.targets.boards import BOARDS, fitting
 
-    mcu = [(r["file"], c["mcu"]) for r in rows for c in r["checks"] if c.get("mcu")]
+    mcu = [(r["file"], c) for r in rows for c in r["checks"] if c.get("mcu")]
     if not mcu:
         return []
-    header = "| file | arena KB | flash KB | ops | boards it fits |"
-    lines = ["## MCU (TFLite Micro)", "", header, "|---|---|---|---|---|"]
-    for file, m in mcu:
+    header = "| file | arena KB | flash KB | ops | vs int8 reference | boards it fits |"
+    lines = ["## MCU (TFLite Micro)", "", header, "|---|---|---|---|---|---|"]
+    for file, c in mcu:
+        m, diff = c["mcu"], c.get("int8_reference_max_abs_diff")
         fits = fitting(m["arena_bytes"], m["flash_bytes"])
+        vs = "-" if diff is None else ("bit-exact" if diff == 0 else f"max diff {diff:.3g}")
         lines.append(
             f"| {file} | {m['arena_bytes'] / 1024:.2f} | {m['flash_bytes'] / 1024:.2f} | "
-            f"{' '.join(m.get('ops', []))} | {', '.join(b.name for b in fits) or 'none listed'} |"
+            f"{' '.join(m.get('ops', []))} | {vs} | "
+            f"{', '.join(b.name for b in fits) or 'none listed'} |"
         )
     lines += [
         "",

@@ -348,6 +348,21 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     def reference(X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
         return predict(bundle, SequenceData(X, np.zeros(len(X)), lengths))
 
+    quantized = ctx.results["quantize"].outputs["schemes"] if "quantize" in ctx.results else {}
+    int8_bundles: dict[str, Any] = {}
+
+    def int8_reference(artifact: Any, mode: str, X: np.ndarray, lengths: np.ndarray | None):
+        """The scheme's bundle (export/<scheme>/...) through the NumPy int8 reference."""
+        from edgegru.quantize.reference import predict_int8
+
+        scheme = Path(artifact.path).parent.name
+        info = quantized.get(scheme)
+        if info is None or info.get("precision") != "int8-static":
+            return None
+        if scheme not in int8_bundles:
+            int8_bundles[scheme] = load_bundle(ctx.results["quantize"].folder / info["bundle"])
+        return predict_int8(int8_bundles[scheme], X, lengths, mode)
+
     tasks = []
     for target, limit in _check_targets(ctx):
         part = ds.test
@@ -367,7 +382,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             runs = [f for f in files if not (f.name.endswith(".int8.tflite") and
                                              bundle.spec.cell in ("lstm", "peephole"))]  # fmt: skip
         ctx.say("check", f"{len(runs)} artifacts on {target} ({len(part)} sequences)")
-        inputs = CheckInputs(part, ds.task, reference)
+        inputs = CheckInputs(part, ds.task, reference, int8_reference)
         task = functools.partial(run_check, runs, [target], inputs, cfg, budgets)
         tasks.append((emulated, task))
     rows: list[dict[str, Any]] = []

@@ -65,6 +65,7 @@ def _build(folder: Path, head: str = "last", layers: int = 1, logits_bits: int =
         (artifact,) = export(source, cfg, folder / f"{precision}-{layout}")
         files[(form, precision, layout)] = Path(artifact.path)
     save_bundle(b, folder / "model")
+    save_bundle(q, folder / "int8")
     X = X[:10]
     np.savez(folder / "data.npz", X=X, y=np.arange(len(X)) % b.spec.num_outputs)
     return Built(folder, files, folder / "data.npz", X, reference_forward(b.spec, b.weights, X), q)
@@ -119,7 +120,6 @@ def test_every_gru_file_runs_with_parity_and_a_measured_arena(gru):
     assert not np.array_equal(int8_tflm, int8_xnn)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("head", "layers", "bits"), [("mean", 2, 16), ("last", 1, 8)])
 def test_int8_gru_variants_are_bit_exact_in_tflm_arithmetic(tmp_path, head, layers, bits):
     built = _build(tmp_path, head, layers, bits)
@@ -142,10 +142,12 @@ def _check(cli, built: Built, *args: str):
 
 def test_cli_mcu_table_and_budgets(cli, gru):
     step = gru.files[("step", "int8-static", "loop")]
-    ok = _check(cli, gru, str(step), "--max-arena-kb", "64", "--max-flash-kb", "64", "--json")
+    ok = _check(cli, gru, str(step), "--max-arena-kb", "64", "--max-flash-kb", "64", "--json",
+                "--reference", str(gru.folder / "int8"))  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     row = json.loads(ok.stdout)["rows"][0]
     assert row["mcu"]["arena_bytes"] > 0 and row["failures"] == []
+    assert row["int8_reference_max_abs_diff"] == 0.0  # in TFLite Micro's arithmetic
     small = _check(cli, gru, str(step), "--max-arena-kb", "0.5")
     assert small.returncode == 1
     assert "arena KB" in small.stdout and "not an MCU latency" in small.stdout
