@@ -448,7 +448,7 @@ class _Trainer:
         # header is self-consistent (one history entry per finished epoch).
         if set(tensors) != expected or not set(steps) <= set(params):
             raise BadInput(f"--resume: {path} does not match this model (corrupt or foreign)")
-        if len(meta["history"]) != meta["epoch"] or not 0 <= meta["epoch"] <= self.cfg.epochs:
+        if len(meta["history"]) != meta["epoch"] or not 0 <= meta["epoch"] <= self.plan.epochs:
             raise BadInput(f"--resume: {path} is inconsistent (epoch vs history)")
         try:
             self.model.load_state_dict(

@@ -205,6 +205,8 @@ def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
                 row.notes.append("latency and memory budgets not applied: emulated target")
             continue
         label = None if limit is None else limit.label
+        if name == "max_latency_us" and label is not None:
+            label += f" [{b.latency_figure} p50]"  # the figure it binds (docs/latency.md)
         if name == "max_logit_error" and limit is None and row.tolerance is not None:
             limit, label = Limit(name, row.tolerance, "stated"), STATED_TOLERANCE
         value = _value(row, name, b.latency_figure)

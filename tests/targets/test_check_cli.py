@@ -70,8 +70,11 @@ def test_json_measures_every_file_against_the_float_model_with_lengths(cli, proj
 @pytest.mark.parametrize(
     ("option", "named"),
     [
-        (("--max-latency-us", "0.001"), "invoke latency p50"),
-        (("--max-latency-us", "0.001", "--latency-figure", "call"), "call latency p50"),
+        (("--max-latency-us", "0.001"), "--max-latency-us 0.001 [invoke p50]"),
+        (
+            ("--max-latency-us", "0.001", "--latency-figure", "call"),
+            "--max-latency-us 0.001 [call p50]",
+        ),
         (("--max-size-kb", "0.01"), "--max-size-kb 0.01"),
         (("--max-rss-mb", "1"), "--max-rss-mb 1"),
         (("--max-logit-error", "0"), "--max-logit-error"),

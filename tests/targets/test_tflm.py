@@ -151,7 +151,7 @@ def test_cli_mcu_table_and_budgets(cli, gru):
     small = _check(cli, gru, str(step), "--max-arena-kb", "0.5")
     assert small.returncode == 1
     assert "arena KB" in small.stdout and "not an MCU latency" in small.stdout
-    assert "> --max-arena-kb 0.5" in small.stderr and "Traceback" not in small.stderr
+    assert "--max-arena-kb 0.5" in small.stderr and "Traceback" not in small.stderr
 
 
 def test_unsupported_op_is_one_line_naming_it(cli, tmp_path):
