@@ -60,9 +60,9 @@ def default_threads() -> int:
 # STEPS_PER_EPOCH optimizer steps (between MIN_AUTO_BATCH and MAX_AUTO_BATCH rows), and the run
 # is lengthened to at least ``min_steps`` steps. Measured (bench/training.py, docs/training.md):
 # on basicmotions (N = 40) batch 64 x 40 epochs is 40 steps and ends near chance loss (0.40-0.61
-# mean test accuracy); batch 8 with 400 steps gave 0.90-0.98, 600 steps lifted the weakest
-# (LSTM-16, peephole-16) from 0.93 / 0.90 to 0.95 / 0.95. `watch` (N = 3,193), japanesevowels
-# (270) and sunspots (224) already run more than 600 steps: their epochs are unchanged.
+# mean test accuracy); at batch 8, 600 steps lifted the weakest models (LSTM-16, peephole-16)
+# from 0.93 / 0.90 at 400 steps to 0.95 / 0.95. `watch` (N = 3,193), japanesevowels (270) and
+# sunspots (224) already run more than 600 steps: their epochs are unchanged.
 STEPS_PER_EPOCH = 16
 MIN_AUTO_BATCH, MAX_AUTO_BATCH = 8, 64
 

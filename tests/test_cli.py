@@ -46,13 +46,15 @@ def test_train_evaluate_info_on_basicmotions(cli, tmp_path):
         "8",
         "--epochs",
         "3",
+        "--min-steps",
+        "0",
         "-o",
         str(out),
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["epochs_run"] == 3
+    assert result["epochs_run"] == 3 and result["optimizer_steps"] == 15  # 40 rows, batch 8
     bundle = load_bundle(out)
     assert bundle.spec.cell == "lstm" and bundle.spec.labels
     assert bundle.provenance["dataset"] == "basicmotions"

@@ -34,7 +34,7 @@ def test_configs_survive_json():
         normalization=Normalization((1.0, 2.0), (3.0, 4.0)),
     )
     assert ModelSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
-    cfg = TrainConfig(epochs=3, jitter=0.1, threads=1)
+    cfg = TrainConfig(epochs=3, min_steps=0, jitter=0.1, threads=1)
     assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
 
 

@@ -176,6 +176,7 @@ dataset = "basicmotions"
 [train]
 hidden = 12
 epochs = 2
+min_steps = 0
 [compress]
 deploy = "compressed"
 method = "{method}"

@@ -21,7 +21,7 @@ def spec_for(ds, **kw) -> ModelSpec:
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_dataset_trains_and_evaluates(name, tmp_path):
     ds = load_dataset(name)
-    result = train(spec_for(ds), ds, TrainConfig(epochs=1), tmp_path / "m")
+    result = train(spec_for(ds), ds, TrainConfig(epochs=1, min_steps=0), tmp_path / "m")
     again = evaluate(result.bundle, ds)
     key = "accuracy" if ds.task == "classification" else "rmse"
     assert again[key] == pytest.approx(result.test_metrics[key], rel=1e-6)
@@ -30,7 +30,7 @@ def test_every_dataset_trains_and_evaluates(name, tmp_path):
 
 def test_same_seed_same_weights(tmp_path):
     ds = load_dataset("basicmotions")
-    cfg = TrainConfig(epochs=2, jitter=0.1, scale=0.1, seed=5)
+    cfg = TrainConfig(epochs=2, min_steps=0, jitter=0.1, scale=0.1, seed=5)
     a = train(spec_for(ds, cell="peephole"), ds, cfg, tmp_path / "a").bundle
     b = train(spec_for(ds, cell="peephole"), ds, cfg, tmp_path / "b").bundle
     for k in a.weights:
@@ -47,7 +47,8 @@ def test_validation_split_keeps_groups_apart():
 def test_regression_outputs_raw_units(tmp_path):
     """Targets are scaled for training and the scaling is folded into the head afterwards."""
     ds = load_dataset("sunspots")
-    result = train(spec_for(ds, hidden_size=8), ds, TrainConfig(epochs=15), tmp_path / "s")
+    cfg = TrainConfig(epochs=15, min_steps=0)
+    result = train(spec_for(ds, hidden_size=8), ds, cfg, tmp_path / "s")
     # a model in raw units does far better than predicting 0 (mean sunspot number is ~50)
     assert result.test_metrics["mae"] < 0.6 * np.abs(ds.test.y).mean()
 

@@ -131,7 +131,7 @@ def command(
         check_teacher(t, ds)
     try:
         train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
-                                seed=seed, threads=threads)  # fmt: skip
+                                seed=seed, threads=threads, min_steps=0)  # fmt: skip
         cfg = DistillConfig(
             temperature=temperature, alpha=alpha, mixup=mixup, prune_from=prune_from,
             prune_epochs=prune_epochs, train=train_cfg,
