@@ -223,6 +223,24 @@ def test_lowered_lstm_files_run_on_tflm_and_litert(tmp_path, cell):
                     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in r["mcu"]["ops"]
 
 
+def test_lowered_lstm_files_with_lengths_run_on_tflm(tmp_path):
+    """The builtin-op layouts with a ``lengths`` input (the WHILE stops after n iterations;
+    unrolled GATHERs step n-1) run on TFLite Micro with the masked reference's answer."""
+    b = A.bundle("peephole", head="mean", layers=2)
+    X, lengths = A.data(b, n=6, T=6, seed=5, lengths=True)
+    np.savez(tmp_path / "data.npz", X=X, lengths=lengths)
+    expected = reference_forward(b.spec, b.weights, X, lengths)
+    with make_target("tflm") as target:
+        for layout in ("lowered", "unrolled"):
+            cfg = ExportConfig(formats=("tflite",), forms=("sequence",), lengths=True,
+                               options={"layout": layout})  # fmt: skip
+            (artifact,) = export(b, cfg, tmp_path / layout)
+            assert artifact.details["padding"] == "masked"
+            path = Path(artifact.path)
+            r = target.run(path, Path(f"{path}.json"), tmp_path / "data.npz", CFG)
+            assert np.abs(np.array(r["outputs"]) - expected).max() < 1e-4, layout
+
+
 def test_int8_fused_lstm_is_named_unsupported(tmp_path):
     b = A.bundle("lstm")
     X, _ = A.data(b, n=16, T=6, seed=3)

@@ -219,6 +219,24 @@ def unrolled_pool(
     return pick(g, "valid", rows, lengths.last())
 
 
+def pool_unrolled(
+    g: SubgraphBuilder, tops: list[int], mean: bool, lengths: Lengths | None, details: dict
+) -> Pooled:
+    """What the head reads from the top layer's h of every step of an unrolled recurrence: the
+    last h, or the sum (the head scaled by 1/T); with ``lengths`` those of step n-1 (the sum
+    divided by n)."""
+    if lengths is not None:
+        pooled = unrolled_pool(g, tops, mean, lengths, _add)
+        details["padding_how"] = PADDING_HOW["unrolled"]
+        return Pooled(_mean(g, pooled, lengths) if mean else pooled, 1.0, details)
+    if not mean:
+        return Pooled(tops[-1], 1.0, details)
+    acc = tops[0]
+    for t in range(1, len(tops)):
+        acc = ops.add(g, f"sum{t}", acc, tops[t])
+    return Pooled(acc, 1.0 / len(tops), details)
+
+
 class LoopVars:
     """The WHILE's extra loop variables of a file with ``lengths``: the iteration count
     ceil(n / S) (the condition reads it) and the top h (or the running sum) after each of the
@@ -266,16 +284,7 @@ class GruLowering:
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
             _, tops = _run_steps(g, layers, [(gx, t, 0) for t in range(T)], [None] * L)
-            if req.lengths is not None:
-                pooled = unrolled_pool(g, tops, mean, req.lengths, _add)
-                details["padding_how"] = PADDING_HOW["unrolled"]
-                return Pooled(_mean(g, pooled, req.lengths) if mean else pooled, 1.0, details)
-            if not mean:
-                return Pooled(tops[-1], 1.0, details)
-            acc = tops[0]
-            for t in range(1, T):
-                acc = ops.add(g, f"sum{t}", acc, tops[t])
-            return Pooled(acc, 1.0 / T, details)
+            return pool_unrolled(g, tops, mean, req.lengths, details)
 
         wanted = req.options.get("steps_per_iteration") or default_steps_per_iteration(layers)
         S = steps_per_iteration(T, int(wanted))

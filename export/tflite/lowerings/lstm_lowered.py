@@ -19,6 +19,11 @@ Layers above project their input per step (FULLY_CONNECTED of the layer below's 
 ``lowered`` is a WHILE loop over the steps (one step per iteration, h and c of every layer as
 loop variables, GX riding along unchanged: weights stored once, the smallest file);
 ``unrolled`` is T copies of the step (no control flow; the file grows with T).
+
+With ``lengths`` (``lengths.py``) as the GRU's layouts: ``lowered`` stops the WHILE after n
+iterations (n = lengths clamped to 1..T: the count is a loop variable the condition reads), so
+its final h is the h of step n-1 and its sum that of steps 0..n-1; ``unrolled`` runs all T steps
+and GATHERs the top layer's h (or the running sum) of step n-1.
 """
 
 from __future__ import annotations
@@ -30,10 +35,17 @@ import numpy as np
 from edgegru.export.tflite import ops
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lowerings import Pooled, Request
+from edgegru.export.tflite.lowerings.gru import pool_unrolled
 from edgegru.export.tflite.weights import Layer, f32
 
 LOWERED_LAYOUTS = ("lowered", "unrolled")
 RUNTIME = "any TFLite runtime with builtin ops (TFLite Micro; LiteRT Interpreter or CompiledModel)"
+# what a ``lowered`` file with ``lengths`` does with the padding (its manifest's ``padding_how``;
+# ``unrolled`` says the GRU's)
+PADDING_HOW = (
+    "the WHILE stops after n iterations; the head reads the top layer's h at step n-1 (last) or "
+    "the sum over steps 0..n-1 divided by n (mean), n = lengths clamped to 1..T"
+)
 
 
 @dataclass(frozen=True)
@@ -117,18 +129,19 @@ def sequence_lowered(
         consts = [LstmConsts.of(g, k, layer, k > 0) for k, layer in enumerate(req.layers)]
         h: list[int | None] = [None] * L
         c: list[int | None] = [None] * L
-        acc = None
+        tops = []
         for t in range(T):
             gx_t = ops.slice_(g, f"t{t}/gx", gx, [t, 0], [1, 4 * H])
             h, c = _step(g, f"t{t}", consts, gx_t, h, c)
-            acc = h[-1] if acc is None else ops.add(g, f"sum{t}", acc, h[-1])
-        return Pooled(acc if mean else h[-1], 1.0 / T if mean else 1.0, details)
+            tops.append(h[-1])
+        return pool_unrolled(g, tops, mean, req.lengths, details)
 
     zero = g.const("zeros", np.zeros((1, H), np.float32))
     init = [
         g.const("i0", np.zeros(1, np.int32)),
         *([zero] * (2 * L)),
         *([zero] if mean else []),
+        *([] if req.lengths is None else [req.lengths.n]),  # the iterations to run
         gx,
     ]
     names = [
@@ -136,6 +149,7 @@ def sequence_lowered(
         *[f"h{k}" for k in range(L)],
         *[f"c{k}" for k in range(L)],
         *(["sum"] if mean else []),
+        *([] if req.lengths is None else ["n"]),
         "gx",
     ]
     cond, body = m.subgraph("cond"), m.subgraph("body")
@@ -146,7 +160,8 @@ def sequence_lowered(
         ]
 
     cv = loop_vars(cond)
-    cond.set_io(cv, [ops.less(cond, "go", cv[0], cond.const("n", np.array([T], np.int32)))])
+    limit = cond.const("n", np.array([T], np.int32)) if req.lengths is None else cv[-2]
+    cond.set_io(cv, [ops.less(cond, "go", cv[0], limit)])
     bv = loop_vars(body)
     body_consts = [LstmConsts.of(body, k, layer, k > 0) for k, layer in enumerate(req.layers)]
     i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
@@ -155,6 +170,12 @@ def sequence_lowered(
     outs = [i_next, *h, *c]
     if mean:
         outs.append(ops.add(body, "sum1", bv[1 + 2 * L], h[-1]))
+    if req.lengths is not None:
+        outs.append(bv[-2])  # n returned as is
     body.set_io(bv, [*outs, bv[-1]])  # gx returned as is: no copy per iteration
     res = ops.while_(g, "loop", init, cond, body)
-    return Pooled(res[1 + 2 * L] if mean else res[L], 1.0 / T if mean else 1.0, details)
+    final = res[1 + 2 * L] if mean else res[L]
+    if req.lengths is None:
+        return Pooled(final, 1.0 / T if mean else 1.0, details)
+    details["padding_how"] = PADDING_HOW  # final: the h (or sum) of step n-1
+    return Pooled(ops.div(g, "mean", final, req.lengths.count()) if mean else final, 1.0, details)
