@@ -32,8 +32,8 @@ def make_files(folder: Path) -> list[Path]:
     from edgegru.export import ExportConfig, export
     from edgegru.quantize import quantize_
     from edgegru.quantize.config import QuantizeConfig
+    from edgegru.reference import random_weights
     from edgegru.types import Bundle, ModelSpec
-    from tests.reference import random_weights
 
     spec = ModelSpec("gru", F, HIDDEN, CLASSES, labels=tuple(f"c{i}" for i in range(CLASSES)))
     files = []

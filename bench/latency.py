@@ -34,8 +34,8 @@ BURST = 3  # as bench/tflite.py's warm run
 
 def make_files(folder: Path) -> list[Path]:
     from edgegru.export import ExportConfig, export
+    from edgegru.reference import random_weights
     from edgegru.types import Bundle, ModelSpec
-    from tests.reference import random_weights
 
     spec = ModelSpec("gru", F, HIDDEN, CLASSES, labels=tuple(f"c{i}" for i in range(CLASSES)))
     bundle = Bundle(spec, random_weights(spec, seed=0, scale=0.3), {"seq_len": T})

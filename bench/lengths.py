@@ -36,7 +36,7 @@ WORKLOADS = {"h64": (64, 1), "h128x2": (128, 2)}
 
 
 def _lstm(hidden: int, layers: int) -> Bundle:
-    from tests.reference import random_weights
+    from edgegru.reference import random_weights
 
     spec = ModelSpec(cell="lstm", input_size=N_IN, hidden_size=hidden, num_outputs=N_OUT,
                      num_layers=layers)  # fmt: skip

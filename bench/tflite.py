@@ -49,7 +49,7 @@ TARGETS = {
 
 
 def workload(hidden: int, layers: int) -> Bundle:
-    from tests.reference import random_weights
+    from edgegru.reference import random_weights
 
     spec = ModelSpec(
         cell="gru", input_size=N_IN, hidden_size=hidden, num_outputs=N_OUT, num_layers=layers,
@@ -291,7 +291,7 @@ def convert_peers(
 # -- the run ---------------------------------------------------------------------------------
 def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) -> dict:
     from edgegru.export.tflite.graph import build_sequence, build_step
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
 
     X = np.random.default_rng(1).standard_normal((1, T, N_IN)).astype(np.float32)
     ref = reference_forward(bundle.spec, bundle.weights, X)

@@ -72,7 +72,7 @@ def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) 
     from edgegru.export.tflite.graph import build_sequence
     from edgegru.export.tflite.graph_int8 import build_sequence_int8
     from edgegru.quantize.reference import predict_int8
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
 
     X = np.random.default_rng(1).standard_normal((1, T, N_IN)).astype(np.float32)
     ref = reference_forward(bundle.spec, bundle.weights, X)

@@ -43,7 +43,7 @@ PEERS = {"lstm": ("keras_lstm_float", "keras_lstm_dynamic"), "peephole": ("keras
 
 
 def workload(cell: str, hidden: int, layers: int) -> Bundle:
-    from tests.reference import random_weights
+    from edgegru.reference import random_weights
 
     spec = ModelSpec(
         cell=cell, input_size=N_IN, hidden_size=hidden, num_outputs=N_OUT, num_layers=layers,
@@ -56,7 +56,7 @@ def run_workload(name: str, bundle: Bundle, runs: int, peers_error: str | None) 
     from edgegru.export import ExportConfig
     from edgegru.export.onnx.writer import build_model
     from edgegru.export.tflite.graph import build_sequence
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
 
     X = np.random.default_rng(1).standard_normal((1, T, N_IN)).astype(np.float32)
     ref = reference_forward(bundle.spec, bundle.weights, X)

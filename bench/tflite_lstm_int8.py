@@ -33,8 +33,8 @@ def quantized(cell: str, hidden: int, layers: int) -> Bundle:
     from edgegru.quantize.calibrate import calibrate
     from edgegru.quantize.config import QuantizeConfig
     from edgegru.quantize.weights import weight_scales
+    from edgegru.reference import random_weights
     from edgegru.types import QuantParams
-    from tests.reference import random_weights
 
     spec = ModelSpec(
         cell=cell, input_size=N_IN, hidden_size=hidden, num_outputs=N_OUT, num_layers=layers,
@@ -54,7 +54,7 @@ def run_workload(bundle: Bundle, runs: int) -> dict[str, Any]:
     from edgegru.export.tflite.graph import build_sequence
     from edgegru.export.tflite.graph_int8 import build_sequence_int8
     from edgegru.quantize.reference import predict_int8
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
 
     X = np.random.default_rng(1).standard_normal((1, T, N_IN)).astype(np.float32)
     ref = reference_forward(bundle.spec, bundle.weights, X)

@@ -55,7 +55,7 @@ def tflm_figures(data: bytes) -> dict[str, Any]:
 
 def run_workload(bundle, runs: int) -> dict[str, Any]:
     from edgegru.export.tflite.graph import build_sequence
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
 
     X = np.random.default_rng(1).standard_normal((1, T, N_IN)).astype(np.float32)
     ref = reference_forward(bundle.spec, bundle.weights, X)

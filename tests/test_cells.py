@@ -1,4 +1,4 @@
-"""Every registered cell against the NumPy reference (tests/reference.py).
+"""Every registered cell against the NumPy reference (edgegru/reference.py).
 
 Tolerance 1e-5 absolute on outputs: float32 PyTorch vs float64 reference over T <= 12 steps with
 weights of scale 0.5 accumulates ~1e-6 of rounding; 1e-5 leaves margin without hiding a wrong gate
@@ -16,8 +16,8 @@ import torch
 from edgegru.bundle import load_bundle, save_bundle
 from edgegru.cells import CELLS
 from edgegru.model import model_from_bundle
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights, reference_forward
 
 TOL = 1e-5
 

@@ -139,8 +139,8 @@ def test_unknown_dataset_exit_2(cli, tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from edgegru.bundle import save_bundle
+    from edgegru.reference import random_weights
     from edgegru.types import Bundle, ModelSpec
-    from tests.reference import random_weights
 
     spec = ModelSpec(
         cell="gru", input_size=6, hidden_size=4, num_outputs=4, labels=("a", "b", "c", "d")

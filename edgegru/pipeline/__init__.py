@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from edgegru.pipeline import stages  # noqa: F401  (registers the stages, in order)
 from edgegru.pipeline.config import PipelineConfig, load_config
+from edgegru.pipeline.executor import Context, run_pipeline
 from edgegru.pipeline.report import render_report
-from edgegru.pipeline.runner import Context, run_pipeline
 
 __all__ = ["Context", "PipelineConfig", "load_config", "render_report", "run_pipeline"]

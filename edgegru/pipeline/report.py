@@ -15,14 +15,14 @@ from typing import Any
 from edgegru import __version__
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_json, atomic_write_text
-from edgegru.pipeline.runner import MANIFEST
+from edgegru.pipeline.executor import MANIFEST
 
 
 def collect(out: Path) -> dict[str, Any]:
     """Every completed stage's manifest, plus the environment."""
     if not out.is_dir():
         raise BadInput(f"{out} is not a pipeline output folder")
-    from edgegru.pipeline.runner import ORDER
+    from edgegru.pipeline.executor import ORDER
 
     stages = {}
     rank = {name: i for i, name in enumerate(ORDER)}

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from edgegru.pipeline.runner import Context, sha256_file, stage
+from edgegru.pipeline.executor import Context, sha256_file, stage
 
 
 def _data_inputs(ctx: Context) -> dict[str, Any]:

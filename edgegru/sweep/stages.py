@@ -2,7 +2,7 @@
 
 The cache holds every completed stage folder under ``OUTDIR/cache/<stage>/<fingerprint>/``. A
 stage's fingerprint covers its config section, its inputs' fingerprints and the edgegru version
-(``pipeline.runner``), so two trials whose upstream keys agree compute the same fingerprint and
+(``pipeline.executor``), so two trials whose upstream keys agree compute the same fingerprint and
 the second one links the first one's folder in instead of training again. While one trial
 computes a stage, others that need the same fingerprint wait on a file lock (``flock``: released
 by the kernel when a worker dies), then link the result. Files are hard-linked (stages replace
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from edgegru.pipeline.runner import MANIFEST
+from edgegru.pipeline.executor import MANIFEST
 
 
 def device_resource(target: str) -> str | None:

@@ -12,8 +12,8 @@ from edgegru.cells import CELLS
 from edgegru.compress import StructuredPruneConfig, prune_
 from edgegru.export import ExportConfig, export
 from edgegru.export.tflite import runtime
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights, reference_forward
 
 
 @pytest.mark.parametrize("cell", CELLS.names())

@@ -1,4 +1,4 @@
-"""Full-sequence files with a ``lengths`` input compute the masked recurrence (tests/reference.py
+"""Full-sequence files with a ``lengths`` input compute the masked recurrence (edgegru/reference.py
 with lengths): every cell, layout and head, float32 and int8-dynamic weights, in LiteRT."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from edgegru.cells import CELLS
 from edgegru.export.tflite import runtime
 from edgegru.export.tflite.graph import build_sequence
 from edgegru.export.tflite.lowerings.lstm_lowered import LOWERED_LAYOUTS
+from edgegru.reference import reference_forward
 from tests.export.test_tflite import layouts_for, make_bundle, modes_for
 from tests.quantize.conftest import watch_small  # noqa: F401 (fixture)
-from tests.reference import reference_forward
 
 T = 8  # even, so the loop runs 2 steps per iteration and odd lengths end mid-iteration
 LENGTHS = np.array([1, 3, 8, 6, 0, 11])  # 0 and 11 are clamped to 1 and T

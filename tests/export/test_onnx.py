@@ -1,4 +1,4 @@
-"""ONNX and ORT export against the NumPy reference (tests/reference.py) and the PyTorch model.
+"""ONNX and ORT export against the NumPy reference (edgegru/reference.py) and the PyTorch model.
 
 Tolerance 1e-5 absolute on outputs: ONNX Runtime's float32 kernels vs the float64 reference over
 T <= 12 steps with weights of scale 0.5 accumulate ~2e-7 of rounding (measured); 1e-5 leaves
@@ -23,9 +23,9 @@ from edgegru.export import ExportConfig, export, read_manifest
 from edgegru.export.onnx import graph
 from edgegru.export.onnx.writer import build_model
 from edgegru.model import model_from_bundle
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, Normalization
 from tests.conftest import assert_one_line_error
-from tests.reference import random_weights, reference_forward
 
 TOL = 1e-5
 FORMATS_TESTED = {"onnx", "ort"}  # read by tests/export/test_formats_covered.py

@@ -20,8 +20,8 @@ from edgegru.export import ExportConfig, export
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.compare import sqnr_db
 from edgegru.quantize.weights import dequantized_weights
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import ActQuant, Bundle, ModelSpec, Normalization, QuantParams
-from tests.reference import random_weights, reference_forward
 
 
 def make(cell: str, hidden: int = 16, layers: int = 2, head: str = "last") -> Bundle:

@@ -1,4 +1,4 @@
-"""LiteRT runs edgegru's .tflite files and matches the NumPy reference (tests/reference.py).
+"""LiteRT runs edgegru's .tflite files and matches the NumPy reference (edgegru/reference.py).
 
 Tolerance 1e-5 absolute on outputs: the runtime computes in float32 (XNNPACK's
 and TFLite's own kernels, incl. their LOGISTIC/TANH approximations) against a float64 reference
@@ -22,8 +22,8 @@ from edgegru.cells import CELLS
 from edgegru.export.tflite import runtime
 from edgegru.export.tflite.graph import build_sequence, build_step
 from edgegru.export.tflite.lowerings import load
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights, reference_forward
 
 FORMATS_TESTED = ("tflite",)  # the coverage guard in test_formats_covered.py
 

@@ -12,9 +12,9 @@ from edgegru.bundle import save_bundle
 from edgegru.errors import BadInput
 from edgegru.export import ExportConfig, export, read_manifest
 from edgegru.export.tflite import runtime
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec
 from tests.conftest import assert_one_line_error
-from tests.reference import random_weights, reference_forward
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ from edgegru.export.tflite.lowerings.gru import LAYOUTS
 from edgegru.export.tflite.reader import read_model, summarize
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.reference import predict_int8
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, Normalization
 from tests.conftest import assert_one_line_error
 from tests.quantize.conftest import small_gru, watch_small  # noqa: F401 (fixture)
-from tests.reference import random_weights, reference_forward
 
 pytest.importorskip("ai_edge_litert")
 

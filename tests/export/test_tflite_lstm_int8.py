@@ -20,9 +20,9 @@ from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int
 from edgegru.export.tflite.reader import read_model, summarize
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.reference import build_reference, predict_int8
+from edgegru.reference import random_weights
 from edgegru.types import Bundle, ModelSpec
 from tests.quantize.conftest import watch_small  # noqa: F401 (fixture)
-from tests.reference import random_weights
 
 pytest.importorskip("ai_edge_litert")
 

@@ -12,8 +12,8 @@ from edgegru.export.tflite.builder import ALIGNMENT, ModelBuilder
 from edgegru.export.tflite.graph import build_sequence, build_step
 from edgegru.export.tflite.lowerings.gru import LAYOUTS
 from edgegru.export.tflite.reader import read_model, summarize
+from edgegru.reference import random_weights
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights
 
 
 def workload_p(hidden: int = 64, layers: int = 1, head: str = "last") -> Bundle:

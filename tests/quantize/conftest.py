@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from edgegru.reference import random_weights
 from edgegru.types import Bundle, ModelSpec, SequenceData
-from tests.reference import random_weights
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgegru.bundle import load_bundle, save_bundle
+from edgegru.reference import random_weights
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights
 
 
 def _data(path, n=60, nan=False):

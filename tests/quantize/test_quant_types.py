@@ -17,8 +17,8 @@ from edgegru.quantize.weights import (
     quantize_weight,
     weight_scales,
 )
+from edgegru.reference import random_weights
 from edgegru.types import ActQuant, Bundle, ModelSpec, QuantParams
-from tests.reference import random_weights
 
 
 def test_quantize_config_round_trips_and_validates():

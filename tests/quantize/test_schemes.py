@@ -16,9 +16,9 @@ from edgegru.quantize.compare import compare, predict_quantized, sqnr_db
 from edgegru.quantize.points import gru_points
 from edgegru.quantize.reference import predict_int8
 from edgegru.quantize.weights import per_tensor_blocks
+from edgegru.reference import random_weights, reference_forward
 from edgegru.types import Bundle, ModelSpec, QuantParams, SequenceData
 from tests.quantize.conftest import small_gru
-from tests.reference import random_weights, reference_forward
 
 SCHEMES_TESTED = {"dynamic", "static", "qat"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgegru.reference import random_weights
 from edgegru.types import Bundle, ModelSpec, Normalization
-from tests.reference import random_weights
 
 
 def bundle(cell: str = "gru", head: str = "last", layers: int = 1, seed: int = 0) -> Bundle:

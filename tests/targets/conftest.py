@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.reference import reference_forward
+from edgegru.reference import reference_forward
 from tests.targets import artifacts as A
 
 

@@ -18,11 +18,11 @@ import pytest
 
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.compare import predict_quantized
+from edgegru.reference import reference_forward
 from edgegru.targets import make_target
 from edgegru.targets.config import RunConfig
 from edgegru.targets.qemu_rootfs import is_ready
 from edgegru.types import Dataset, DatasetInfo, SequenceData
-from tests.reference import reference_forward
 from tests.targets import artifacts as A
 
 CFG = RunConfig(warmup=1, runs=3, timeout_s=600)

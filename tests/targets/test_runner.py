@@ -77,7 +77,7 @@ def test_threads_and_cpu_pinning_are_applied(built):
 
 def test_equal_length_rows_without_lengths(built, tmp_path):
     np.savez(tmp_path / "d.npz", X=built.X[:3, :4])
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
     from tests.targets import artifacts as A
 
     b = A.bundle()
@@ -124,7 +124,7 @@ def test_bad_data_is_reported(built, tmp_path):
 @pytest.mark.parametrize(("cell", "head", "layers"), [("lstm", "last", 2), ("peephole", "mean", 2)])
 def test_other_cells_and_heads_match_the_reference(cell, head, layers, tmp_path):
     """LSTM, peephole LSTM, the mean head (running sum/count states) and 2 layers, every kind."""
-    from tests.reference import reference_forward
+    from edgegru.reference import reference_forward
     from tests.targets import artifacts as A
 
     b = A.bundle(cell, head, layers, seed=3)

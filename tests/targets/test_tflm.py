@@ -18,10 +18,10 @@ from edgegru.bundle import save_bundle
 from edgegru.export import ExportConfig, export
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.reference import predict_int8
+from edgegru.reference import reference_forward
 from edgegru.targets import make_target
 from edgegru.targets.config import RunConfig
 from edgegru.types import Dataset, DatasetInfo, SequenceData
-from tests.reference import reference_forward
 from tests.targets import artifacts as A
 
 CFG = RunConfig(warmup=1, runs=3, timeout_s=600)
