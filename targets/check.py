@@ -148,7 +148,7 @@ def make_row(
 _MESSAGES = {
     "max_accuracy_drop": "accuracy drop {v:.2f} pts > {l}",
     "min_agreement": "agreement {v:.4f} < {l}",
-    "max_latency_us": "{figure} latency p50 {v:.1f} us > {l}",
+    "max_latency_us": "latency {v:.1f} us > {l}",  # the label names the figure and statistic
     "max_size_kb": "size {v:.1f} KB > {l}",
     "max_rss_mb": "peak RSS {v:.1f} MB > {l}",
     "max_logit_error": "max abs output error {v:.3g} > {l}",
@@ -226,8 +226,7 @@ def apply_budgets(row: CheckRow, b: Budgets) -> list[str]:
             shown = f"{label} {limit.value:.3g}" if label == STATED_TOLERANCE else label
             if slack:
                 shown += f" {'-' if minimum else '+'} {slack:.3g} noise on {row.n} rows"
-            message = _MESSAGES[name].format(v=value, l=shown, figure=b.latency_figure)
-            fails.append(message + " " + where)
+            fails.append(_MESSAGES[name].format(v=value, l=shown) + " " + where)
             record = {"budget": label, "name": name, "limit": limit.value, "scope": limit.scope,
                       "default": limit.default, "noise": slack, "bound": bound,
                       "value": value}  # fmt: skip
