@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgegru.cellspec import cell_names, cell_spec
 from edgegru.errors import BadInput
 from edgegru.types import Bundle, ModelSpec, Normalization
 
@@ -106,7 +107,9 @@ def bundle_from_state_dict(sd: dict[str, np.ndarray], cfg: ImportConfig) -> Bund
     w_hh = sd[f"{rp}weight_hh_l0"]
     hidden = int(w_hh.shape[1])
     gates = w_hh.shape[0] // hidden
-    cell = {3: "gru", 4: "lstm"}.get(gates if w_hh.shape[0] == gates * hidden else -1)
+    # the cells PyTorch has a module for, told apart by their gate count
+    by_gates = {len(c.gates): name for name in cell_names() if (c := cell_spec(name)).torch_module}
+    cell = by_gates.get(gates if w_hh.shape[0] == gates * hidden else -1)
     if cell is None:
         raise BadInput(
             f"{rp}weight_hh_l0 has shape {w_hh.shape}: neither GRU (3H x H) nor LSTM (4H x H)"

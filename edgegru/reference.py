@@ -6,8 +6,11 @@ are deliberately naive: one step at a time, one gate at a time, float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from edgegru.registry import Registry
 from edgegru.types import ModelSpec
 
 
@@ -44,10 +47,32 @@ def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P=None):
     return o * np.tanh(c_new), c_new
 
 
+# One step of one layer, per cell: (x, states by name, the layer's tensors by short name:
+# weight_ih, weight_hh, bias_ih, bias_hh and the cell's unit tensors) -> the new states.
+Step = Callable[[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]], dict[str, np.ndarray]]
+STEPS: Registry[Step] = Registry("reference cell")
+
+
+@STEPS.register("gru")
+def _gru(x, state, w):
+    h = gru_step(x, state["h"], w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+    return {"h": h}
+
+
+@STEPS.register("lstm")
+@STEPS.register("peephole")
+def _lstm(x, state, w):
+    P = w.get("weight_peep")
+    h, c = lstm_step(x, state["h"], state["c"], w["weight_ih"], w["weight_hh"], w["bias_ih"],
+                     w["bias_hh"], P)  # fmt: skip
+    return {"h": h, "c": c}
+
+
 def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.ndarray, lengths=None):
     """Raw X [B, T, F] -> outputs [B, O], one sequence and one step at a time, in float64.
     With ``lengths`` [B] the recurrence is masked: steps t >= length leave h (and c) unchanged."""
     w = {k: v.astype(np.float64) for k, v in weights.items()}
+    cell, step = spec.cell_spec, STEPS.get(spec.cell)
     gh = spec.gates * spec.hidden_size
     norm = spec.normalization
     mean = np.zeros(spec.input_size) if norm is None else np.array(norm.mean)
@@ -59,23 +84,21 @@ def reference_forward(spec: ModelSpec, weights: dict[str, np.ndarray], X: np.nda
         m = [float(t < n) for t in range(T)]  # the mask m_t = [t < length]
         seq = [(X[b, t].astype(np.float64) - mean) / std for t in range(T)]
         for k in range(spec.num_layers):
-            W_ih, W_hh = w[f"rnn.weight_ih_l{k}"], w[f"rnn.weight_hh_l{k}"]
-            b_ih = w.get(f"rnn.bias_ih_l{k}", np.zeros(gh))
-            b_hh = w.get(f"rnn.bias_hh_l{k}", np.zeros(gh))
-            P = w.get(f"rnn.weight_peep_l{k}")
-            h = np.zeros(spec.hidden_size)
-            c = np.zeros(spec.hidden_size)
+            layer = {
+                "weight_ih": w[f"rnn.weight_ih_l{k}"],
+                "weight_hh": w[f"rnn.weight_hh_l{k}"],
+                "bias_ih": w.get(f"rnn.bias_ih_l{k}", np.zeros(gh)),
+                "bias_hh": w.get(f"rnn.bias_hh_l{k}", np.zeros(gh)),
+            } | {t.name: w[f"rnn.{t.name}_l{k}"] for t in cell.unit_tensors}
+            state = {s: np.zeros(spec.hidden_size) for s in cell.states}
             nxt = []
             for x, m_t in zip(seq, m, strict=True):
                 # past the length the state stops changing: h_t = h_{t-1} + m_t (h~_t - h_{t-1})
                 # (written as a choice, m_t being 0 or 1: a full-length row computes exactly
                 # what it did before lengths existed)
-                if spec.cell == "gru":
-                    h_new, c_new = gru_step(x, h, W_ih, W_hh, b_ih, b_hh), c
-                else:
-                    h_new, c_new = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, P)
-                h, c = (h_new, c_new) if m_t else (h, c)
-                nxt.append(h)
+                new = step(x, state, layer)
+                state = new if m_t else state
+                nxt.append(state["h"])
             seq = nxt
         # last: the state after the last valid step (= the final, frozen state); mean: the
         # average over the valid steps only

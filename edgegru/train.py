@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -235,6 +235,28 @@ def _tensors(data: SequenceData, idx: np.ndarray, task: str) -> tuple[torch.Tens
     return X, y, lengths
 
 
+class Trainer(Protocol):
+    """What an ``Objective``'s hooks may read and call on the run that invokes them
+    (docs/extending.md). The loop behind it (``_Trainer``: checkpoints, schedule, early
+    stopping) is not an extension point."""
+
+    spec: ModelSpec  # the architecture being trained
+    cfg: TrainConfig
+    task: str  # "classification" or "regression"
+    model: torch.nn.Module  # the module being trained (hooks may change its weights in place)
+    epoch: int  # the 0-based epoch running (about to run, in ``before_epoch``)
+    # the run's random generator: draw from it so a run stays reproducible and resumable
+    gen: torch.Generator
+    # regression only: the training labels' mean and std; ``loss`` compares outputs with
+    # (y - y_mean) / y_std
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The task's loss of outputs ``out`` [B, O] against labels ``y``."""
+        ...
+
+
 class Objective:
     """What a run optimises, beyond the defaults (cross-entropy or MSE on the labels).
 
@@ -245,7 +267,7 @@ class Objective:
 
     def batch_loss(
         self,
-        trainer: _Trainer,
+        trainer: Trainer,
         out: torch.Tensor,
         y: torch.Tensor,
         batch: tuple[torch.Tensor, torch.Tensor],
@@ -255,16 +277,16 @@ class Objective:
         return trainer.loss(out, y)
 
     def mix_batch(
-        self, trainer: _Trainer, x: torch.Tensor, lengths: torch.Tensor
+        self, trainer: Trainer, x: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
         """The inputs the model sees, after ``trainer.augment``: an objective may change them
         (distillation's mixup, so teacher and student see the same new inputs). Default: as is."""
         return x
 
-    def before_epoch(self, trainer: _Trainer) -> None:
+    def before_epoch(self, trainer: Trainer) -> None:
         """Called before every epoch (``trainer.epoch`` is the 0-based epoch about to run)."""
 
-    def after_step(self, trainer: _Trainer) -> None:
+    def after_step(self, trainer: Trainer) -> None:
         """Called after every optimizer step."""
 
 

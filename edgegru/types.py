@@ -1,6 +1,7 @@
 """Plain typed values that flow between the stages (docs/architecture.md#layout).
 
-This is the leaf module: it imports nothing from edgegru but ``errors`` and never imports torch.
+This is the leaf module: it imports nothing from edgegru but ``errors`` and ``cellspec`` (what each
+cell is) and never imports torch.
 Model -> compress -> quantize -> export -> target all hand each other these values.
 """
 
@@ -13,25 +14,16 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edgegru.cellspec import CellSpec, cell_names, cell_spec
+
 CellKind = Literal["gru", "lstm", "peephole"]
 HeadKind = Literal["last", "mean"]
 TaskKind = Literal["classification", "regression"]
 
-CELLS: tuple[str, ...] = ("gru", "lstm", "peephole")
+CELLS: tuple[str, ...] = cell_names()  # the registered cells (edgegru/cellspec.py)
 HEADS: tuple[str, ...] = ("last", "mean")
 TASKS: tuple[str, ...] = ("classification", "regression")
 
-# Gates per cell, in PyTorch's row order of W_ih / W_hh (docs/architecture.md#cells).
-GATES: dict[str, tuple[str, ...]] = {
-    "gru": ("r", "z", "n"),
-    "lstm": ("i", "f", "g", "o"),
-    "peephole": ("i", "f", "g", "o"),
-}
-
-
-# int16 logits (a 16x8 head) by default for full-integer GRU models: int8 logits tie windows
-# whose float top-2 margin is under one int8 step (basicmotions; quantize/config.py head_bits).
-DEFAULT_LOGITS_BITS = 16
 
 
 # Far above any model this toolchain targets (a GRU with H=2048 has 25M), far below what would
@@ -121,15 +113,19 @@ class ModelSpec:
             )
 
     @property
+    def cell_spec(self) -> CellSpec:
+        """What the cell is: gates, states, tensors, int8 support (edgegru/cellspec.py)."""
+        return cell_spec(self.cell)
+
+    @property
     def gates(self) -> int:
-        return len(GATES[self.cell])
+        return len(self.cell_spec.gates)
 
     @property
     def state_names(self) -> tuple[str, ...]:
         """Named recurrent states of the streaming step form, each [num_layers, batch, hidden]
         except the mean head's running ``sum`` [batch, hidden] and ``count`` [batch, 1]."""
-        names: tuple[str, ...] = ("h",) if self.cell == "gru" else ("h", "c")
-        return names + (("sum", "count") if self.head == "mean" else ())
+        return self.cell_spec.states + (("sum", "count") if self.head == "mean" else ())
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every tensor of the model, named as PyTorch's ``nn.GRU``/``nn.LSTM`` + ``nn.Linear``."""
@@ -142,8 +138,8 @@ class ModelSpec:
             if self.bias:
                 shapes[f"rnn.bias_ih_l{k}"] = (gh,)
                 shapes[f"rnn.bias_hh_l{k}"] = (gh,)
-            if self.cell == "peephole":
-                shapes[f"rnn.weight_peep_l{k}"] = (3, self.hidden_size)  # rows p_i, p_f, p_o
+            for t in self.cell_spec.unit_tensors:
+                shapes[f"rnn.{t.name}_l{k}"] = (t.rows, self.hidden_size)  # e.g. the peepholes
         shapes["head.weight"] = (self.num_outputs, self.hidden_size)
         shapes["head.bias"] = (self.num_outputs,)
         return shapes
@@ -160,11 +156,16 @@ class ModelSpec:
         (QuantizeConfig.head_bits), the LSTM's integer graph has int8 logits. Scales and graph
         overhead come on top, per exporter."""
         if logits_bits is None:
-            logits_bits = DEFAULT_LOGITS_BITS if self.cell == "gru" else 8
+            logits_bits = self.cell_spec.int8_logits_bits
+        unit_bytes = {
+            f"rnn.{t.name}_l{k}": t.int8_bytes
+            for t in self.cell_spec.unit_tensors
+            for k in range(self.num_layers)
+        }
 
         def width(name: str) -> int:
-            if "peep" in name:
-                return 2
+            if name in unit_bytes:
+                return unit_bytes[name]
             if name == "head.bias" and logits_bits == 16:
                 return 8
             return 1 if "weight" in name else 4

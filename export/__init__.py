@@ -128,7 +128,7 @@ def export(
     """Write every (format, form) of ``cfg`` into ``out_dir``, each with ``<file>.json``.
     ``final_dir``: where the files will be once ``out_dir`` (a temporary folder) is moved into
     place; the manifests and the returned artifacts name that path."""
-    _load_writers()
+    load_writers()
     cfg = cfg.for_bundle(bundle)
     out_dir = Path(out_dir)
     writers = [(fmt, EXPORTERS.get(fmt)) for fmt in cfg.formats]  # unknown format: fail first
@@ -158,7 +158,7 @@ def read_manifest(path: str | Path) -> Artifact:
         raise BadInput(f"{manifest}: not a valid edgegru manifest ({e})") from None
 
 
-def _load_writers() -> None:
+def load_writers() -> None:
     """Import the format packages, which register their writers (explicit list, no scan)."""
     import importlib
 

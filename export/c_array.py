@@ -273,9 +273,10 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
             "TFLite Micro has no hybrid (int8-dynamic) kernels: export the c-array with "
             "--precision int8-static or float32"
         )
-    if bundle.spec.cell in ("lstm", "peephole") and "layout" not in cfg.options:
-        # TFLite Micro's fused LSTM takes no peepholes: builtin ops instead (lstm_lowered.py)
-        cfg = dataclasses.replace(cfg, options={**cfg.options, "layout": "lowered"})
+    layout = bundle.spec.cell_spec.tflm_layout
+    if layout is not None and "layout" not in cfg.options:
+        # e.g. TFLite Micro's fused LSTM takes no peepholes: builtin ops instead (lstm_lowered.py)
+        cfg = dataclasses.replace(cfg, options={**cfg.options, "layout": layout})
     with tempfile.TemporaryDirectory(prefix="edgegru-c-array-") as tmp:
         tfl = write_tflite(bundle, form, cfg, Path(tmp) / "model.tflite")
         data = Path(tfl.path).read_bytes()

@@ -15,7 +15,7 @@ import numpy as np
 from edgegru.errors import BadInput
 from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.observers import act_quant, act_quant16
-from edgegru.quantize.points import LSTM_CELLS, check_static_supported, gru_points
+from edgegru.quantize.points import check_static_supported, gru_points, integer_lstm
 from edgegru.types import ActQuant, Bundle, Dataset
 
 
@@ -58,7 +58,7 @@ def calibrate(
 ) -> dict[str, ActQuant]:
     """int8 (scale, zero point) of every calibrated point of the full-integer graph; LSTM
     cells add what they measured on the way to ``record``."""
-    if bundle.spec.cell in LSTM_CELLS:
+    if integer_lstm(bundle.spec):
         from edgegru.quantize.lstm_calib import calibrate_lstm
 
         act, extra = calibrate_lstm(bundle, X, lengths, cfg)

@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from edgegru.cellspec import DEFAULT_LOGITS_BITS
 from edgegru.quantize.weights import GRANULARITIES
-from edgegru.types import CALIBRATION_METHODS, DEFAULT_LOGITS_BITS, QUANT_SCHEMES
+from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
 
 # Measured on `watch` (GRU-32 trained with the defaults, float accuracy 0.8504; 512 calibration
 # windows; NumPy int8 reference on the 1,484 test windows): minmax 0.8403 / SQNR 17.2 dB / same

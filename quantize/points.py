@@ -9,6 +9,7 @@ exactly these points, and the reference and the TFLite lowering read their scale
 
 from __future__ import annotations
 
+from edgegru.cellspec import INTEGER_LSTM
 from edgegru.errors import BadInput
 from edgegru.quantize.kernels import (
     LOGISTIC_SCALE,
@@ -42,12 +43,16 @@ FIXED: dict[str, ActQuant] = {
 # (scale 2**-12, range [-8, 8)), observed only to record how much of them that range clips.
 LSTM_LAYER_POINTS: tuple[str, ...] = ("h", "c")
 LSTM_OBSERVED: tuple[str, ...] = ("pre_i", "pre_f", "pre_g", "pre_o")
-LSTM_CELLS = ("lstm", "peephole")
-STATIC_CELLS = ("gru", *LSTM_CELLS)
+
+
+def integer_lstm(spec: ModelSpec) -> bool:
+    """The cell's full-integer form is TFLite's integer LSTM kernel (qlstm, reference_lstm);
+    otherwise the GRU's op-for-op int8 graph (qgru, reference)."""
+    return spec.cell_spec.int8 == INTEGER_LSTM
 
 
 def check_static_supported(spec: ModelSpec) -> None:
-    if spec.cell not in STATIC_CELLS:
+    if spec.cell_spec.int8 is None:
         raise BadInput(
             f"full-integer int8 of a {spec.cell} model is not available; use --scheme dynamic"
         )
@@ -61,7 +66,7 @@ def input_point(k: int) -> str:
 def static_points(spec: ModelSpec) -> list[str]:
     """Every calibrated point of the model, in graph order (any static cell)."""
     names = ["input"]
-    per_layer = LSTM_LAYER_POINTS if spec.cell in LSTM_CELLS else LAYER_POINTS
+    per_layer = LSTM_LAYER_POINTS if integer_lstm(spec) else LAYER_POINTS
     for k in range(spec.num_layers):
         names += [f"l{k}.{p}" for p in per_layer]
     if spec.head == "mean":

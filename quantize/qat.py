@@ -24,6 +24,7 @@ from edgegru.errors import BadInput
 from edgegru.quantize import SCHEMES
 from edgegru.quantize.calibrate import calibration_sample
 from edgegru.quantize.config import QuantizeConfig
+from edgegru.quantize.points import integer_lstm
 from edgegru.quantize.static import calibration_error, static_params
 from edgegru.quantize.weights import per_tensor_blocks, weight_scales
 from edgegru.types import Bundle, Dataset, QuantParams
@@ -44,12 +45,12 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
     torch.set_num_threads(default_threads())
     # the weight blocks static chose one scale for keep one scale while the weights move
     per_tensor = per_tensor_blocks(params.weight_scales, bundle.spec)
-    if bundle.spec.cell == "gru":
-        model = QuantGruModel(model_from_bundle(bundle), params.activations, per_tensor)
-    else:  # LSTM / peephole: the integer LSTM kernel's points (qlstm)
+    if integer_lstm(bundle.spec):  # LSTM / peephole: the integer LSTM kernel's points (qlstm)
         from edgegru.quantize.qlstm import QuantLstmModel
 
         model = QuantLstmModel(model_from_bundle(bundle), params.activations)
+    else:
+        model = QuantGruModel(model_from_bundle(bundle), params.activations, per_tensor)
     model.train()
     tcfg = TrainConfig(
         epochs=cfg.qat_epochs,

@@ -49,9 +49,9 @@ import numpy as np
 from edgegru.quantize import kernels as K
 from edgegru.quantize.points import (
     FIXED,
-    LSTM_CELLS,
     check_static_supported,
     input_point,
+    integer_lstm,
     pool_point,
 )
 from edgegru.quantize.weights import int8_weights
@@ -199,7 +199,7 @@ def build_reference(bundle: Bundle) -> Int8GruModel:
             "the model has no calibrated activation ranges: run `edgegru quantize --scheme "
             "static` (or qat) first"
         )
-    if spec.cell in LSTM_CELLS:
+    if integer_lstm(spec):
         from edgegru.quantize.reference_lstm import build_lstm_reference
 
         return build_lstm_reference(bundle)  # type: ignore[return-value]

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from edgegru.cellspec import GRU_GRAPH, INTEGER_LSTM, cell_spec
 from edgegru.quantize import SCHEMES
 from edgegru.quantize.calibrate import calibrate, calibration_sample
 from edgegru.quantize.config import QuantizeConfig
@@ -61,6 +62,7 @@ def calibration_error(
 # agreement are the budgets that say more there.
 TOLERANCE_FACTOR, TOLERANCE_LSB = 2.0, 2
 TOLERANCE_FACTOR_LSTM = 8.0
+TOLERANCE_FACTORS = {GRU_GRAPH: TOLERANCE_FACTOR, INTEGER_LSTM: TOLERANCE_FACTOR_LSTM}
 
 
 def tolerance(params: QuantParams, cell: str = "gru") -> float | None:
@@ -69,7 +71,7 @@ def tolerance(params: QuantParams, cell: str = "gru") -> float | None:
     y = params.activations.get("head.y")
     if err is None or y is None:
         return None
-    factor = TOLERANCE_FACTOR if cell == "gru" else TOLERANCE_FACTOR_LSTM
+    factor = TOLERANCE_FACTORS[cell_spec(cell).int8 or GRU_GRAPH]
     return factor * float(err) + TOLERANCE_LSB * y.scale
 
 

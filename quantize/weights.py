@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgegru.cellspec import GRU_GRAPH
 from edgegru.quantize.kernels import tflite_round
 from edgegru.types import Bundle, ModelSpec
 
@@ -64,7 +65,7 @@ def weight_blocks(spec: ModelSpec, name: str) -> list[slice]:
     GRU's [r, z] and [n] rows (reference.py splits them so each has its own output scale), the
     whole tensor otherwise."""
     rows = spec.weight_shapes()[name][0]
-    if spec.cell == "gru" and name.startswith("rnn.weight_"):
+    if spec.cell_spec.int8 == GRU_GRAPH and name.startswith("rnn.weight_"):
         H = spec.hidden_size
         return [slice(0, 2 * H), slice(2 * H, 3 * H)]
     return [slice(0, rows)]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from edgegru.cli._choices import RegistryChoice
 from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored
-from edgegru.types import CELLS, HEADS
+from edgegru.names import cells
+from edgegru.types import HEADS
 
 
 @click.command("distill")
@@ -19,7 +21,7 @@ from edgegru.types import CELLS, HEADS
     help="The teacher's model bundle (any cell); repeat for an ensemble (the mean of their "
     "softened probabilities).",
 )
-@click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True)
+@click.option("--cell", type=RegistryChoice(cells), default="gru", show_default=True)
 @click.option(
     "--hidden", type=click.IntRange(1), default=16, show_default=True, help="Student's H."
 )

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from edgegru.cli._choices import RegistryChoice
 from edgegru.cli._common import echo_json, kib, table
-from edgegru.types import FORMATS, PRECISIONS
+from edgegru.names import export_formats
+from edgegru.types import PRECISIONS
 
 
 @click.command("export")
@@ -15,7 +17,7 @@ from edgegru.types import FORMATS, PRECISIONS
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(FORMATS),
+    type=RegistryChoice(export_formats),
     multiple=True,
     default=("onnx",),
     show_default=True,

@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
+from edgegru.cli._choices import RegistryChoice
 from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
+from edgegru.names import quant_schemes
 from edgegru.quantize.weights import GRANULARITIES
-from edgegru.types import CALIBRATION_METHODS, QUANT_SCHEMES
+from edgegru.types import CALIBRATION_METHODS
 
 
 @click.command("quantize")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option(
     "--scheme",
-    type=click.Choice(QUANT_SCHEMES),
+    type=RegistryChoice(quant_schemes),
     default="static",
     show_default=True,
     help="dynamic: int8 weights; static: full integer (calibrated); qat: static + fine-tuning.",

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import click
 
+from edgegru.cli._choices import RegistryChoice
 from edgegru.cli._common import data_options, echo_json, kib, resolve_data, rows_scored
-from edgegru.types import CELLS, HEADS
+from edgegru.names import cells
+from edgegru.types import HEADS
 
 
 @click.command("train")
 @data_options
 @click.option(
     "--cell",
-    type=click.Choice(CELLS),
+    type=RegistryChoice(cells),
     default="gru",
     show_default=True,
     help="Recurrent cell; `peephole` is the Gers & Schmidhuber LSTM.",

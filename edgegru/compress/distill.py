@@ -33,7 +33,7 @@ from edgegru.bundle import save_bundle, weights_sha256
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_json
 from edgegru.model import model_from_bundle
-from edgegru.train import EpochLog, Objective, TrainConfig, TrainResult, _Trainer, train
+from edgegru.train import EpochLog, Objective, TrainConfig, Trainer, TrainResult, train
 from edgegru.types import Bundle, Dataset, ModelSpec
 
 
@@ -121,7 +121,7 @@ class Distillation(Objective):
         return Distillation(teacher, cfg.temperature, cfg.alpha, cfg.mixup)
 
     def mix_batch(
-        self, trainer: _Trainer, x: torch.Tensor, lengths: torch.Tensor
+        self, trainer: Trainer, x: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
         if self.mixup == 0.0:
             return x
@@ -134,7 +134,7 @@ class Distillation(Objective):
         w = share[:, None, None]
         return (1.0 - w) * x + w * x[partner]
 
-    def _hard(self, trainer: _Trainer, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _hard(self, trainer: Trainer, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self._mix is None:
             return trainer.loss(out, y)
         partner, share = self._mix
@@ -148,7 +148,7 @@ class Distillation(Objective):
 
     def batch_loss(
         self,
-        trainer: _Trainer,
+        trainer: Trainer,
         out: torch.Tensor,
         y: torch.Tensor,
         batch: tuple[torch.Tensor, torch.Tensor],

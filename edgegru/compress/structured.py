@@ -132,8 +132,7 @@ def touching_weights(bundle: Bundle, layer: int) -> list[np.ndarray]:
             w[f"rnn.bias_ih_l{layer}"].reshape(G, H),
             w[f"rnn.bias_hh_l{layer}"].reshape(G, H),
         ]
-    if spec.cell == "peephole":
-        groups.append(w[f"rnn.weight_peep_l{layer}"])  # [3, H]
+    groups += [w[f"rnn.{t.name}_l{layer}"] for t in spec.cell_spec.unit_tensors]  # [rows, H]
     if layer + 1 < spec.num_layers:
         groups.append(w[f"rnn.weight_ih_l{layer + 1}"])  # [G*H, H] columns
     else:
@@ -170,8 +169,8 @@ def remove_units(bundle: Bundle, keep: list[np.ndarray]) -> Bundle:
         if spec.bias:
             out[f"rnn.bias_ih_l{k}"] = w[f"rnn.bias_ih_l{k}"][rows]  # [G*H']
             out[f"rnn.bias_hh_l{k}"] = w[f"rnn.bias_hh_l{k}"][rows]
-        if spec.cell == "peephole":
-            out[f"rnn.weight_peep_l{k}"] = w[f"rnn.weight_peep_l{k}"][:, units]  # [3, H']
+        for t in spec.cell_spec.unit_tensors:  # e.g. the peepholes [3, H']
+            out[f"rnn.{t.name}_l{k}"] = w[f"rnn.{t.name}_l{k}"][:, units]
     out["head.weight"] = w["head.weight"][:, keep[-1]]  # [O, H']
     out["head.bias"] = w["head.bias"]
     out = {n: np.ascontiguousarray(v, dtype=np.float32) for n, v in out.items()}
@@ -190,8 +189,8 @@ def zero_units(bundle: Bundle, drop: list[np.ndarray]) -> Bundle:
             if f"rnn.{name}_l{k}" in w:
                 w[f"rnn.{name}_l{k}"][rows] = 0.0
         w[f"rnn.weight_hh_l{k}"][:, units] = 0.0
-        if spec.cell == "peephole":
-            w[f"rnn.weight_peep_l{k}"][:, units] = 0.0
+        for t in spec.cell_spec.unit_tensors:
+            w[f"rnn.{t.name}_l{k}"][:, units] = 0.0
         nxt = f"rnn.weight_ih_l{k + 1}" if k + 1 < spec.num_layers else "head.weight"
         w[nxt][:, units] = 0.0
     return Bundle(spec, w, dict(bundle.provenance))

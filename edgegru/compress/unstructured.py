@@ -26,7 +26,7 @@ from edgegru.compress.sizes import is_matrix
 from edgegru.errors import BadInput
 from edgegru.model import bundle_from_model
 from edgegru.registry import Registry
-from edgegru.train import Objective, _Trainer
+from edgegru.train import Objective, Trainer
 from edgegru.types import Bundle, Dataset
 
 if TYPE_CHECKING:
@@ -147,13 +147,13 @@ class MaskedObjective(Objective):
         self.inner, self.cfg = inner, cfg
         self.masks: dict[str, torch.Tensor] = {}
 
-    def _apply(self, trainer: _Trainer) -> None:
+    def _apply(self, trainer: Trainer) -> None:
         params = dict(trainer.model.named_parameters())
         with torch.no_grad():
             for n, keep in self.masks.items():
                 params[n].masked_fill_(~keep, 0.0)
 
-    def before_epoch(self, trainer: _Trainer) -> None:
+    def before_epoch(self, trainer: Trainer) -> None:
         sparsity = SCHEDULES.get(self.cfg.schedule)(trainer.epoch, self.cfg)
         masks = magnitude_masks(bundle_from_model(trainer.model), self.cfg, sparsity)
         self.masks = {n: torch.from_numpy(m) for n, m in masks.items()}
@@ -162,14 +162,14 @@ class MaskedObjective(Objective):
 
     def batch_loss(
         self,
-        trainer: _Trainer,
+        trainer: Trainer,
         out: torch.Tensor,
         y: torch.Tensor,
         batch: tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         return self.inner.batch_loss(trainer, out, y, batch)
 
-    def after_step(self, trainer: _Trainer) -> None:
+    def after_step(self, trainer: Trainer) -> None:
         self._apply(trainer)
         self.inner.after_step(trainer)
 

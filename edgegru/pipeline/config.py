@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
+from edgegru.names import cells, export_formats, quant_schemes
 from edgegru.targets.config import Budgets
-from edgegru.types import CALIBRATION_METHODS, CELLS, FORMATS, FORMS, HEADS, QUANT_SCHEMES
+from edgegru.types import CALIBRATION_METHODS, FORMS, HEADS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,8 +69,8 @@ class TrainSection:
             raise ValueError("batch_size must be >= 1")
         if self.min_steps < 0:
             raise ValueError("min_steps must be >= 0")
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}")
+        if self.cell not in cells():
+            raise ValueError(f"cell must be one of {', '.join(cells())}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}")
         if min(self.hidden, self.layers, self.epochs) < 1:
@@ -105,8 +106,8 @@ class CompressSection:
             raise ValueError("hidden sizes must be >= 1")
         if not (isinstance(self.widen, (int, float)) and 1.0 <= self.widen <= 4.0):
             raise ValueError("widen must be in [1, 4]")
-        if self.cell is not None and self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}")
+        if self.cell is not None and self.cell not in cells():
+            raise ValueError(f"cell must be one of {', '.join(cells())}")
 
 
 @dataclass
@@ -124,9 +125,9 @@ class QuantizeSection:
     logits_bits: int = 16
 
     def __post_init__(self) -> None:
-        bad = [s for s in self.schemes if s not in QUANT_SCHEMES]
+        bad = [s for s in self.schemes if s not in quant_schemes()]
         if bad:
-            raise ValueError(f"unknown scheme {bad[0]!r} (known: {', '.join(QUANT_SCHEMES)})")
+            raise ValueError(f"unknown scheme {bad[0]!r} (known: {', '.join(quant_schemes())})")
         if self.method not in CALIBRATION_METHODS:
             raise ValueError(f"method must be one of {', '.join(CALIBRATION_METHODS)}")
         if self.calib < 1 or self.qat_epochs < 1:
@@ -152,9 +153,9 @@ class ExportSection:
     def __post_init__(self) -> None:
         if self.lengths not in LENGTHS_CHOICES:
             raise ValueError(f"lengths must be one of {', '.join(LENGTHS_CHOICES)}")
-        bad = [f for f in self.formats if f not in FORMATS]
+        bad = [f for f in self.formats if f not in export_formats()]
         if bad:
-            raise ValueError(f"unknown format {bad[0]!r} (known: {', '.join(FORMATS)})")
+            raise ValueError(f"unknown format {bad[0]!r} (known: {', '.join(export_formats())})")
         bad = [f for f in self.forms if f not in FORMS]
         if bad:
             raise ValueError(f"unknown form {bad[0]!r} (known: {', '.join(FORMS)})")

@@ -267,8 +267,9 @@ def export_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     final = ctx.out / "export"  # where ``folder`` goes when the stage completes
     lengths = LENGTHS_CHOICES[e.lengths]
     options = {}
-    if _checks_on_tflm(ctx) and bundle.spec.cell in ("lstm", "peephole"):
-        options["layout"] = "lowered"  # TFLite Micro's fused LSTM takes no peepholes
+    tflm_layout = bundle.spec.cell_spec.tflm_layout
+    if _checks_on_tflm(ctx) and tflm_layout is not None:
+        options["layout"] = tflm_layout  # e.g. TFLite Micro's fused LSTM takes no peepholes
     float_cfg = ExportConfig(formats=tuple(e.formats), forms=tuple(e.forms), lengths=lengths,
                              options=options)  # fmt: skip
     artifacts = export(bundle, float_cfg, folder, final)
@@ -378,9 +379,9 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
                         runs=min(c.runs, 5) if emulated else c.runs,
                         windows=1 if emulated else 0)  # fmt: skip
         runs = files
-        if target.partition("?")[0] == "tflm":  # TFLite Micro cannot run the fused int8 LSTM
-            runs = [f for f in files if not (f.name.endswith(".int8.tflite") and
-                                             bundle.spec.cell in ("lstm", "peephole"))]  # fmt: skip
+        if target.partition("?")[0] == "tflm" and not bundle.spec.cell_spec.tflm_int8:
+            # e.g. TFLite Micro cannot run the fused int8 LSTM
+            runs = [f for f in files if not f.name.endswith(".int8.tflite")]
         ctx.say("check", f"{len(runs)} artifacts on {target} ({len(part)} sequences)")
         inputs = CheckInputs(part, ds.task, reference, int8_reference)
         task = functools.partial(run_check, runs, [target], inputs, cfg, budgets)

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
+from edgegru.names import quant_schemes
 from edgegru.pipeline.config import PipelineConfig
-from edgegru.types import QUANT_SCHEMES
 
 SEARCHES = ("grid", "random", "optuna")
 # objective -> (the trial metric it reads, the direction that is better)
@@ -238,10 +238,11 @@ def _dimension(key: str, spec: Any) -> Dimension:
         if not spec:
             raise BadInput(f"[sweep.space] {key}: give at least one value")
         if key == SCHEME_KEY:
-            bad = [v for v in spec if v not in (*QUANT_SCHEMES, NO_SCHEME)]
+            known = (*quant_schemes(), NO_SCHEME)
+            bad = [v for v in spec if v not in known]
             if bad:
                 raise BadInput(f"[sweep.space] {key}: unknown scheme {bad[0]!r} "
-                               f"(known: {', '.join((*QUANT_SCHEMES, NO_SCHEME))})")  # fmt: skip
+                               f"(known: {', '.join(known)})")  # fmt: skip
         return Dimension(key, choices=tuple(spec))
     if not isinstance(spec, dict):
         raise BadInput(f"[sweep.space] {key}: give a list of values or a range "

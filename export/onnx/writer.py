@@ -88,7 +88,7 @@ def build_model(
     model = graph.make_model(g, name, inputs, outputs, graph.metadata(bundle, form, extra))
     if cfg.precision == "int8-dynamic":
         extra["ort_session_config"] = {"session.disable_quant_qdq": "1"}  # see quant.py
-        if bundle.spec.cell != "gru" and _option(cfg, "int8_kernel", "yes"):
+        if bundle.spec.cell_spec.onnx_op == "LSTM" and _option(cfg, "int8_kernel", "yes"):
             model = quant.lstm_kernel(model)  # checked above as QDQ; ORT runs it in the tests
             extra["quantization"]["kernel"] = "com.microsoft.DynamicQuantizeLSTM"
             extra["quantization"]["weights"] = (

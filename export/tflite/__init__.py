@@ -79,12 +79,14 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
     source = weights_sha256(bundle)
     if cfg.precision == "int8-static":
         from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
+        from edgegru.export.tflite.lowerings import load_int8
 
         _check_static(bundle)
-        if bundle.spec.cell != "gru" and options.get("layout", "fused") != "fused":
+        int8 = load_int8().get(bundle.spec.cell)
+        if "layout" in options and options["layout"] not in int8.layouts:
             raise BadInput(
                 f"layout={options['layout']} has no int8-static form for {bundle.spec.cell} "
-                "models yet (the int8 file uses the fused integer LSTM): export float32"
+                f"models yet (the int8 file uses {int8.kernel}): export float32"
             )
         if form == "step":
             built = build_step_int8(bundle, options, source)

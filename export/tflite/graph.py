@@ -48,13 +48,16 @@ def _linear(
     return ops.fully_connected(g, "y", pooled, W_t, g.const("head/b", b))
 
 
-def _finish(
+def finish_model(
     m: ModelBuilder,
     g: SubgraphBuilder,
     bundle: Bundle,
     io: tuple[dict[str, int], dict[str, int]],
     meta: dict[str, Any],
 ) -> Built:
+    """The file of a built graph: ``io`` (inputs, outputs by name) become the main subgraph's
+    I/O and the serving signature, ``meta`` (with ``source_sha256`` and ``form``) the model's
+    metadata and the artifact's details."""
     inputs, outputs = io
     g.set_io(list(inputs.values()), list(outputs.values()))
     m.signature(SIGNATURE, g, inputs, outputs)
@@ -110,16 +113,16 @@ def build_sequence(
     head_options = {} if pooled.details.get("head") == "float32" else options
     y = _linear(g, bundle, pooled.tensor, pooled.scale, head_options)
     meta = sequence_meta(seq_len, source, dict(pooled.details), lengths)
-    return _finish(m, g, bundle, (inputs, {"y": y}), meta)
+    return finish_model(m, g, bundle, (inputs, {"y": y}), meta)
 
 
-def _unstack(g: SubgraphBuilder, name: str, t: int, L: int, H: int) -> list[int]:
+def unstack_layers(g: SubgraphBuilder, name: str, t: int, L: int, H: int) -> list[int]:
     """[L, 1, H] -> L tensors [1, H]."""
     flat = ops.reshape(g, f"{name}/flat", t, (L, H))
     return [flat] if L == 1 else ops.split(g, f"{name}/layers", flat, L, axis=0)
 
 
-def _stack(g: SubgraphBuilder, name: str, ts: list[int], L: int, H: int) -> int:
+def stack_layers(g: SubgraphBuilder, name: str, ts: list[int], L: int, H: int) -> int:
     """L tensors [1, H] -> [L, 1, H]."""
     flat = ts[0] if L == 1 else ops.concatenation(g, f"{name}/cat", ts, axis=0)
     return ops.reshape(g, name, flat, (L, 1, H))
@@ -152,7 +155,7 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
     m = ModelBuilder()
     g = m.subgraph("main")
     inputs = step_inputs(g, spec)
-    states = {n: _unstack(g, n, inputs[n], L, H) for n in ("h", "c") if n in inputs}
+    states = {n: unstack_layers(g, n, inputs[n], L, H) for n in ("h", "c") if n in inputs}
     req = Request(spec, layers(bundle), 1, dict(options))
     h_top, new = lowering.step(g, inputs["x"], states, req)
     outputs: dict[str, int] = {}
@@ -164,7 +167,7 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
         pooled_states = {}
     for name in spec.state_names:
         if name in new:
-            outputs[name + OUT_SUFFIX] = _stack(g, name + OUT_SUFFIX, new[name], L, H)
+            outputs[name + OUT_SUFFIX] = stack_layers(g, name + OUT_SUFFIX, new[name], L, H)
         else:
             outputs[name + OUT_SUFFIX] = pooled_states[name]
     meta = {
@@ -175,4 +178,4 @@ def build_step(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
         "states": list(spec.state_names),
         **padding.fields("step", False),
     }
-    return _finish(m, g, bundle, (inputs, outputs), meta)
+    return finish_model(m, g, bundle, (inputs, outputs), meta)

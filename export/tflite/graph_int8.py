@@ -26,15 +26,15 @@ from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.graph import (
     OUT_SUFFIX,
     Built,
-    _finish,
-    _stack,
-    _unstack,
+    finish_model,
     running_mean,
     sequence_inputs,
     sequence_meta,
+    stack_layers,
     step_inputs,
+    unstack_layers,
 )
-from edgegru.export.tflite.lowerings import load_int8
+from edgegru.export.tflite.lowerings import Int8Lowering, load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
 from edgegru.types import ActQuant, Bundle
 
@@ -55,7 +55,7 @@ def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
     return q8.dequantize(g, "y", y_q)
 
 
-def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
+def _int8_details(bundle: Bundle, model: Int8GruModel, lowering: Int8Lowering) -> dict[str, Any]:
     from edgegru.quantize.static import tolerance
 
     quant = bundle.quant
@@ -66,15 +66,10 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
         **({"tolerance": stated} if stated is not None else {}),
         "quantization": {
             "scheme": quant.scheme,
-            "weights": "int8 symmetric per output channel, int32 bias"
-            if bundle.spec.cell == "gru"
-            else "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), "
-            "int16 peepholes, int32 gate biases; head: int8 per output channel, int32 bias",
+            "weights": lowering.weights_note,
             "activations": "int8 per tensor (calibrated)",
             "logits": f"int{model.head.q_out.bits}",
-            "state": "int8 h, int16 c (power-of-two scale)"
-            if bundle.spec.cell != "gru"
-            else "int8",
+            "state": lowering.state_note,
             "input": {"scale": model.q_input.scale, "zero_point": model.q_input.zero_point},
             "output": {
                 "scale": model.head.q_out.scale,
@@ -98,8 +93,8 @@ def build_sequence_int8(
     pooled = lowering.sequence(m, g, x_q, seq_len, model, options, lengths)
     y = _head(g, model, pooled.tensor)
     meta = sequence_meta(seq_len, source, dict(pooled.details), lengths)
-    built = _finish(m, g, bundle, (inputs, {"y": y}), meta)
-    built.details |= _int8_details(bundle, model)
+    built = finish_model(m, g, bundle, (inputs, {"y": y}), meta)
+    built.details |= _int8_details(bundle, model, lowering)
     return built
 
 
@@ -112,13 +107,13 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     g = m.subgraph("main")
     inputs = step_inputs(g, spec)
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
-    h_in = _unstack(g, "h", inputs["h"], L, H)
+    h_in = unstack_layers(g, "h", inputs["h"], L, H)
     outputs: dict[str, int] = {}
-    if getattr(lowering, "float_states", False):  # LSTM: the fused op takes the float states
-        c_in = _unstack(g, "c", inputs["c"], L, H)
+    if lowering.float_states:  # e.g. the fused integer LSTM takes the float states
+        c_in = unstack_layers(g, "c", inputs["c"], L, H)
         h_top, new = lowering.step(g, x_q, {"h": h_in, "c": c_in}, model)
         new_f = new["h"]
-        outputs["c" + OUT_SUFFIX] = _stack(g, "c" + OUT_SUFFIX, new["c"], L, H)
+        outputs["c" + OUT_SUFFIX] = stack_layers(g, "c" + OUT_SUFFIX, new["c"], L, H)
     else:
         h_q = [
             q8.quantize(g, f"h{k}_q", h, layer.q["h"])
@@ -132,7 +127,7 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         outputs |= {name + OUT_SUFFIX: t for name, t in pooled_states.items()}
     else:
         outputs["y"] = _head(g, model, h_top)
-    outputs["h" + OUT_SUFFIX] = _stack(g, "h" + OUT_SUFFIX, new_f, L, H)
+    outputs["h" + OUT_SUFFIX] = stack_layers(g, "h" + OUT_SUFFIX, new_f, L, H)
     outputs = {k: outputs[k] for k in ["y", *(n + OUT_SUFFIX for n in spec.state_names)]}
     meta = {
         "form": "step",
@@ -142,10 +137,10 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "states": list(spec.state_names),
         **padding.fields("step", False),
     }
-    if getattr(lowering, "float_states", False):
+    if lowering.float_states:
         from edgegru.export.tflite.lowerings.lstm_int8 import RUNTIME
 
         meta["runtime"] = RUNTIME
-    built = _finish(m, g, bundle, (inputs, outputs), meta)
-    built.details |= _int8_details(bundle, model)
+    built = finish_model(m, g, bundle, (inputs, outputs), meta)
+    built.details |= _int8_details(bundle, model, lowering)
     return built

@@ -7,11 +7,11 @@ import importlib
 from pathlib import Path
 
 from edgegru.cells import CELLS
-from edgegru.export import EXPORTERS, _load_writers
+from edgegru.export import EXPORTERS, load_writers
 
 
 def test_every_export_format_has_a_test():
-    _load_writers()
+    load_writers()
     tested: set[str] = set()
     for path in sorted(Path(__file__).parent.glob("test_*.py")):
         module = importlib.import_module(f"tests.export.{path.stem}")

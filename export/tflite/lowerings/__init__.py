@@ -45,6 +45,12 @@ class Pooled:
 States = dict[str, list[int]]  # state name -> one [1, H] tensor per layer
 
 
+@dataclass
+class Int8Pooled:
+    tensor: int  # int8 [1, H] at the head's input quantization
+    details: dict
+
+
 class CellLowering(Protocol):
     layouts: tuple[str, ...]
 
@@ -55,10 +61,33 @@ class CellLowering(Protocol):
     ) -> tuple[int, States]: ...
 
 
+class Int8Lowering(Protocol):
+    """A full-integer (int8-static) lowering: the graph of the cell's NumPy int8 model
+    (``edgegru.quantize.reference`` / ``reference_lstm``, passed as ``model``) op for op, so the
+    file computes the reference's integers (docs/extending.md#an-int8-lowering)."""
+
+    layouts: tuple[str, ...]  # the TFLite layouts it writes (``--option layout=``)
+    kernel: str  # what the int8 file runs, for messages ("the fused integer LSTM")
+    weights_note: str  # how weights and biases are stored (the artifact's quantization details)
+    state_note: str  # how the recurrent state is stored
+    # True: ``step`` takes and returns the app's float32 states by name (States); False: one int8
+    # h [1, H] per layer, QUANTIZEd / DEQUANTIZEd around it by graph_int8
+    float_states: bool
+
+    def sequence(
+        self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Any,
+        options: dict[str, Any], lengths: Any = None,
+    ) -> Int8Pooled:  # fmt: skip
+        """x_q [1, T, I] int8 at the input point -> the int8 tensor the head reads."""
+        ...
+
+    def step(self, g: SubgraphBuilder, x_q: int, states: Any, model: Any) -> tuple[int, Any]:
+        """One step on x_q [1, I] int8 -> (the top h [1, H] int8, the new states)."""
+        ...
+
+
 LOWERINGS: Registry[CellLowering] = Registry("TFLite cell lowering")
-# Full-integer (int8-static) lowerings: ``sequence(m, g, x_q, T, int8_model, options)`` and
-# ``step(g, x_q, h_q, int8_model)`` over the NumPy int8 model of ``edgegru.quantize.reference``.
-INT8_LOWERINGS: Registry[Any] = Registry("TFLite full-integer cell lowering")
+INT8_LOWERINGS: Registry[Int8Lowering] = Registry("TFLite full-integer cell lowering")
 
 # One line per cell lowering module (explicit list, no scan).
 _MODULES = [
@@ -75,6 +104,6 @@ def load() -> Registry[CellLowering]:
     return LOWERINGS
 
 
-def load_int8() -> Registry[Any]:
+def load_int8() -> Registry[Int8Lowering]:
     load()
     return INT8_LOWERINGS

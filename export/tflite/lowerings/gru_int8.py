@@ -33,15 +33,13 @@ and the mean's float32 running sum stops at step n - 1, as ``quantize.reference`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lengths import Lengths
-from edgegru.export.tflite.lowerings import INT8_LOWERINGS
+from edgegru.export.tflite.lowerings import INT8_LOWERINGS, Int8Pooled
 from edgegru.export.tflite.lowerings.gru import (
     LAYOUTS,
     PADDING_HOW,
@@ -56,12 +54,6 @@ from edgegru.quantize.reference import Int8GruLayer, Int8GruModel
 DEFAULT_LAYOUT = "loop"
 MAX_STEPS_PER_ITERATION = 2
 PACKED_BUDGET = 32 * 1024  # int8 recurrent weights of one body (the float budget / 4)
-
-
-@dataclass
-class Int8Pooled:
-    tensor: int  # int8 [1, H] at the head's input quantization
-    details: dict
 
 
 class _Consts:
@@ -173,6 +165,10 @@ def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -
 
 class GruInt8Lowering:
     layouts = LAYOUTS
+    kernel = "the GRU's gates as int8 builtin ops"
+    weights_note = "int8 symmetric per output channel, int32 bias"
+    state_note = "int8"
+    float_states = False  # ``step`` takes and returns each layer's int8 h
 
     def sequence(
         self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Int8GruModel,

@@ -35,8 +35,7 @@ from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import Quantization, SubgraphBuilder, schema
 from edgegru.export.tflite.lengths import Lengths, masked_sum
-from edgegru.export.tflite.lowerings import INT8_LOWERINGS
-from edgegru.export.tflite.lowerings.gru_int8 import Int8Pooled
+from edgegru.export.tflite.lowerings import INT8_LOWERINGS, Int8Pooled
 from edgegru.export.tflite.lowerings.lstm import PADDING_HOW
 from edgegru.quantize.lstm_kernels import GATE_SCALE
 from edgegru.quantize.reference_lstm import Int8LstmLayer, Int8LstmModel
@@ -107,6 +106,12 @@ def _write_state(g: SubgraphBuilder, src: int, dst: int) -> None:
 
 class LstmInt8Lowering:
     layouts = ("fused",)
+    kernel = "the fused integer LSTM"
+    weights_note = (
+        "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), int16 "
+        "peepholes, int32 gate biases; head: int8 per output channel, int32 bias"
+    )
+    state_note = "int8 h, int16 c (power-of-two scale)"
     float_states = True  # ``step`` takes and returns the app's float32 states
 
     def sequence(
