@@ -58,13 +58,13 @@ def _torch_peer(bundle: Any) -> Any:
     from edgegru.model import model_from_bundle
 
     spec = bundle.spec
-    if spec.cell == "peephole":
+    if spec.cell_spec.torch_module is None:
         return model_from_bundle(bundle)
 
     class Peer(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            rnn = nn.GRU if spec.cell == "gru" else nn.LSTM
+            rnn = getattr(nn, spec.cell_spec.torch_module)  # nn.GRU or nn.LSTM
             self.rnn = rnn(INPUT, spec.hidden_size, spec.num_layers, batch_first=True)
             self.head = nn.Linear(spec.hidden_size, CLASSES)
 
@@ -138,7 +138,9 @@ def bench_workload(cell: str, name: str, runs: int, warmup: int) -> dict[str, An
 
     ours = build_model(bundle, "sequence", ExportConfig())[0].SerializeToString()
     peer = _torch_peer(bundle)
-    theirs, notes = _torch_onnx(peer, x, dynamic_time=cell != "peephole")
+    # edgegru's own module (no PyTorch peer) traces one fixed T
+    dynamic_time = bundle.spec.cell_spec.torch_module is not None
+    theirs, notes = _torch_onnx(peer, x, dynamic_time=dynamic_time)
     s_ours, s_theirs = _session(ours), _session(theirs)
     xt = torch.from_numpy(x)
 

@@ -36,7 +36,7 @@ def bench(cell: str, name: str, runs: int, warmup: int) -> dict[str, Any]:
         "float32": ("float32", {}),
         "qdq": ("int8-dynamic", {"int8_kernel": "no"}),
     }
-    if cell != "gru":
+    if bundle.spec.cell_spec.onnx_op == "LSTM":  # ORT's DynamicQuantizeLSTM kernel
         variants["ort-int8-kernel"] = ("int8-dynamic", {})
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,6 @@ import numpy as np
 
 from edgegru.cellspec import CellSpec, cell_names, cell_spec
 
-CellKind = Literal["gru", "lstm", "peephole"]
 HeadKind = Literal["last", "mean"]
 TaskKind = Literal["classification", "regression"]
 
