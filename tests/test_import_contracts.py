@@ -22,6 +22,8 @@ FOLDERS = {
 }
 CORE_TORCH_FREE = (
     "edgegru.types",
+    "edgegru.cellspec",
+    "edgegru.names",
     "edgegru.bundle",
     "edgegru.datasets",
     "edgegru.registry",
@@ -60,6 +62,7 @@ CONTRACTS = [
         )
         for m in (
             "edgegru.types",
+            "edgegru.cellspec",
             "edgegru.bundle",
             "edgegru.cells",
             "edgegru.model",
