@@ -19,7 +19,6 @@ from edgegru.cellspec import CellSpec, cell_names, cell_spec
 HeadKind = Literal["last", "mean"]
 TaskKind = Literal["classification", "regression"]
 
-CELLS: tuple[str, ...] = cell_names()  # the registered cells (edgegru/cellspec.py)
 HEADS: tuple[str, ...] = ("last", "mean")
 TASKS: tuple[str, ...] = ("classification", "regression")
 
@@ -81,8 +80,8 @@ class ModelSpec:
     normalization: Normalization | None = None
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"unknown cell {self.cell!r} (known: {', '.join(CELLS)})")
+        if self.cell not in cell_names():  # the registered cells (edgegru/cellspec.py)
+            raise ValueError(f"unknown cell {self.cell!r} (known: {', '.join(cell_names())})")
         if self.head not in HEADS:
             raise ValueError(f"unknown head {self.head!r} (known: {', '.join(HEADS)})")
         if self.task not in TASKS:

@@ -1,6 +1,7 @@
 """Recurrent cells as PyTorch layer stacks (docs/architecture.md#cells).
 
-Each cell is one file that registers a ``CellStack`` factory under its name. A stack holds the
+Each cell is one file that registers a ``CellStack`` factory under the name of its description
+(``edgegru.cellspec``: gates, states, tensors, int8 support). A stack holds the
 weights of all layers with PyTorch's ``nn.GRU``/``nn.LSTM`` names (``weight_ih_l0``, ...), runs a
 whole batch-first sequence, and runs one step with explicit state.
 

@@ -133,14 +133,10 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "form": "step",
         "source_sha256": source,
         "layout": "step",
-        "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
+        "runtime": lowering.step_runtime,
         "states": list(spec.state_names),
         **padding.fields("step", False),
     }
-    if lowering.float_states:
-        from edgegru.export.tflite.lowerings.lstm_int8 import RUNTIME
-
-        meta["runtime"] = RUNTIME
     built = finish_model(m, g, bundle, (inputs, outputs), meta)
     built.details |= _int8_details(bundle, model, lowering)
     return built

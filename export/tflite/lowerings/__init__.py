@@ -73,6 +73,7 @@ class Int8Lowering(Protocol):
     # True: ``step`` takes and returns the app's float32 states by name (States); False: one int8
     # h [1, H] per layer, QUANTIZEd / DEQUANTIZEd around it by graph_int8
     float_states: bool
+    step_runtime: str  # which LiteRT API runs its step file (the artifact's ``runtime``)
 
     def sequence(
         self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Any,

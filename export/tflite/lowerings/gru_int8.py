@@ -169,6 +169,7 @@ class GruInt8Lowering:
     weights_note = "int8 symmetric per output channel, int32 bias"
     state_note = "int8"
     float_states = False  # ``step`` takes and returns each layer's int8 h
+    step_runtime = "any: Interpreter or CompiledModel (no loop, no variable tensors)"
 
     def sequence(
         self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Int8GruModel,

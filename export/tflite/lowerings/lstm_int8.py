@@ -112,6 +112,7 @@ class LstmInt8Lowering:
         "peepholes, int32 gate biases; head: int8 per output channel, int32 bias"
     )
     state_note = "int8 h, int16 c (power-of-two scale)"
+    step_runtime = RUNTIME
     float_states = True  # ``step`` takes and returns the app's float32 states
 
     def sequence(
