@@ -30,7 +30,7 @@ GATES: dict[str, tuple[str, ...]] = {
 
 
 # int16 logits (a 16x8 head) by default for full-integer GRU models: int8 logits tie windows
-# whose float top-2 margin is under one int8 step (basicmotions; quantize/config.py head_bits).
+# whose float top-2 margin is under one int8 step (basicmotions; quantize/config.py logits_bits).
 DEFAULT_LOGITS_BITS = 16
 
 
@@ -157,7 +157,7 @@ class ModelSpec:
         them: weight matrices 1 byte per value, biases int32 (4), peepholes int16 (2; TFLite's
         integer LSTM keeps them so), and the head's bias int64 (8) when the logits are int16 (a
         16x8 FULLY_CONNECTED takes an int64 bias). ``logits_bits``: the GRU's default is 16
-        (QuantizeConfig.head_bits), the LSTM's integer graph has int8 logits. Scales and graph
+        (QuantizeConfig.logits_bits), the LSTM's integer graph has int8 logits. Scales and graph
         overhead come on top, per exporter."""
         if logits_bits is None:
             logits_bits = DEFAULT_LOGITS_BITS if self.cell == "gru" else 8

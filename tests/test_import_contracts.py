@@ -29,6 +29,11 @@ CORE_TORCH_FREE = (
     "edgegru.io",
     "edgegru.metrics",
     "edgegru.cli",
+    # the settings the CLI's options and the pipeline's sections read their defaults from
+    "edgegru.train_config",
+    "edgegru.compress.config",
+    "edgegru.compress.structured",
+    "edgegru.pipeline.config",
 )
 # (importer prefix, forbidden prefixes, why)
 CONTRACTS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import echo_json
+from edgegru.cli._common import echo_json, json_option
 
 
 @click.command("pipeline")
@@ -20,7 +20,7 @@ from edgegru.cli._common import echo_json
     help="Output folder.",
 )
 @click.option("--print-config", is_flag=True, help="Print the effective config as JSON and exit.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def command(config, out, print_config, as_json) -> None:
     """Run train -> compress -> quantize -> export -> check -> report (default config: `watch`).
 
