@@ -59,6 +59,16 @@ def resolve_data(
     return load_dataset(name)
 
 
+def model_spec(ds: Any, cell: str, hidden: int, layers: int, head: str, **extra: Any) -> Any:
+    """The ModelSpec of a new model of these options for the data ``ds`` (its features, outputs
+    and task); ``ValueError`` when an option is out of range."""
+    from edgegru.types import ModelSpec
+
+    return ModelSpec(cell=cell, input_size=ds.num_features, hidden_size=hidden,
+                     num_outputs=ds.num_outputs, num_layers=layers, head=head, task=ds.task,
+                     **extra)  # fmt: skip
+
+
 def rows_scored(ds: Any, split: str = "test", n: int | None = None, how: str = "") -> str:
     """One line naming the rows a command scored (``n``: a subset of ``how`` picked)."""
     from edgegru.datasets.npz import TEST_ONLY

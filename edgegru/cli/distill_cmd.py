@@ -11,6 +11,7 @@ from edgegru.cli._common import (
     echo_json,
     field_options,
     json_option,
+    model_spec,
     out_option,
     resolve_data,
     rows_scored,
@@ -81,7 +82,6 @@ def command(
     from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
     from edgegru.io import staged_output
-    from edgegru.types import ModelSpec
 
     ts = [load_bundle(t) for t in teacher]
     default = ts[0].provenance.get("dataset")
@@ -92,15 +92,7 @@ def command(
         train_cfg = dataclasses.replace(default_distill_train(), **train_values)
         cfg = DistillConfig(**loss_values, prune_from=prune_from, prune_epochs=prune_epochs,
                             train=train_cfg)  # fmt: skip
-        spec = ModelSpec(
-            cell=cell,
-            input_size=ds.num_features,
-            hidden_size=hidden,
-            num_outputs=ds.num_outputs,
-            num_layers=layers,
-            head=head,
-            task=ds.task,
-        )
+        spec = model_spec(ds, cell, hidden, layers, head)
     except ValueError as e:
         raise BadInput(str(e)) from None
     teacher_rows = {

@@ -13,6 +13,7 @@ from edgegru.cli._common import (
     field_options,
     json_option,
     kib,
+    model_spec,
     out_option,
     resolve_data,
     rows_scored,
@@ -73,21 +74,11 @@ def command(
       edgegru train --dataset watch -o runs/gru32 --resume     # after an interruption
     """
     from edgegru.errors import BadInput
-    from edgegru.types import ModelSpec
 
     ds = resolve_data(dataset, data, test_data)
     try:
         cfg = TrainConfig(**train_values)
-        spec = ModelSpec(
-            cell=cell,
-            input_size=ds.num_features,
-            hidden_size=hidden,
-            num_outputs=ds.num_outputs,
-            num_layers=layers,
-            head=head,
-            task=ds.task,
-            bias=not no_bias,
-        )
+        spec = model_spec(ds, cell, hidden, layers, head, bias=not no_bias)
     except ValueError as e:
         raise BadInput(str(e)) from None
     out = out or Path("runs") / f"{ds.info.name}-{cell}{hidden}"
