@@ -183,6 +183,10 @@ _FIELD_OPTIONS: dict[str, tuple[Any, str | None]] = {
 }
 
 
+# the distillation loss's settings, which `edgegru distill` and `edgegru prune` both take
+DISTILL_LOSS = ("temperature", "alpha", "mixup")
+
+
 def field_options(defaults: Any, names: Sequence[str], dest: str) -> Callable[[F], F]:
     """``--name`` for each field of the config ``defaults`` in ``names`` (``batch_size`` ->
     ``--batch-size``), defaulting to its value there; the command gets them as one dict

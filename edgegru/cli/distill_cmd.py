@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgegru.cli._common import (
+    DISTILL_LOSS,
     data_options,
     echo_json,
     field_options,
@@ -18,9 +19,6 @@ from edgegru.cli._common import (
 )
 from edgegru.compress.config import DistillConfig, default_distill_train
 from edgegru.types import CELLS, HEADS
-
-# the distillation loss's settings, shared with `edgegru prune` (one default each: DistillConfig)
-LOSS_OPTIONS = ("temperature", "alpha", "mixup")
 
 
 @click.command("distill")
@@ -38,7 +36,7 @@ LOSS_OPTIONS = ("temperature", "alpha", "mixup")
 )
 @click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--head", type=click.Choice(HEADS), default="last", show_default=True)
-@field_options(DistillConfig(), LOSS_OPTIONS, "loss_values")
+@field_options(DistillConfig(), DISTILL_LOSS, "loss_values")
 @click.option(
     "--prune-from",
     type=click.IntRange(2),

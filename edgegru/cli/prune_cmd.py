@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgegru.cli._common import (
+    DISTILL_LOSS,
     data_options,
     echo_json,
     field_options,
@@ -16,7 +17,6 @@ from edgegru.cli._common import (
     resolve_data,
     rows_scored,
 )
-from edgegru.cli.distill_cmd import LOSS_OPTIONS
 from edgegru.compress.config import DistillConfig, default_finetune_config
 from edgegru.compress.structured import StructuredPruneConfig
 
@@ -74,7 +74,7 @@ from edgegru.compress.structured import StructuredPruneConfig
     help="Fine-tune with this teacher bundle instead of the unpruned model (e.g. the big model "
     "a small one was distilled from); repeat for an ensemble.",
 )
-@field_options(DistillConfig(), LOSS_OPTIONS, "loss_values")
+@field_options(DistillConfig(), DISTILL_LOSS, "loss_values")
 @field_options(default_finetune_config(), ("lr", "seed"), "train_values")
 @data_options
 @out_option("Output bundle folder.")

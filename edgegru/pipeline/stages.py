@@ -138,6 +138,7 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     from edgegru.bundle import load_bundle, save_bundle
     from edgegru.compress import Distillation, distill, model_sizes, prune_
+    from edgegru.compress.distill import teacher_provenance
     from edgegru.evaluate import evaluate
 
     c = ctx.config.compress
@@ -149,8 +150,11 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         if c.method == "prune":
             bundle = copy.deepcopy(teacher)
             # distill = true: the trained model teaches the fine-tuning (`edgegru prune --distill`)
-            objective = Distillation.from_config(teacher, c.distill_config()) if c.distill else None
+            kd = c.distill_config()
+            objective = Distillation.from_config(teacher, kd) if c.distill else None
             prune_(bundle, c.prune_config(h), ds, objective=objective)
+            if objective is not None and c.finetune_epochs:
+                bundle.provenance["compression"][-1]["teacher"] = teacher_provenance([teacher], kd)
             save_bundle(bundle, out)
             return bundle
         student = dataclasses.replace(teacher.spec, hidden_size=h, cell=c.cell or teacher.spec.cell,
