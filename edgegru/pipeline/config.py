@@ -66,15 +66,15 @@ class TrainSection(TrainConfig):
     head: str = "last"
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}")
-        if min(self.hidden, self.layers) < 1:
-            raise ValueError("hidden and layers must be >= 1")
+        if min(self.hidden, self.layers, self.epochs) < 1:
+            raise ValueError("hidden, layers and epochs must be >= 1")
         if not self.enabled and not self.model:
             raise ValueError("with enabled = false, name an existing bundle as model")
+        super().__post_init__()  # TrainConfig's checks
 
     def train_config(self) -> TrainConfig:
         """The section's ``TrainConfig`` part."""
