@@ -10,6 +10,7 @@ import pytest
 
 from edgegru.cli import distill_cmd, prune_cmd, quantize_cmd, train_cmd
 from edgegru.compress.config import DistillConfig, default_distill_train, default_finetune_config
+from edgegru.compress.sparsity import UnstructuredPruneConfig
 from edgegru.compress.structured import StructuredPruneConfig
 from edgegru.errors import BadInput
 from edgegru.pipeline.config import PipelineConfig
@@ -31,6 +32,7 @@ def _defaults(command: click.Command) -> dict[str, object]:
         (prune_cmd.command, DistillConfig(), ("temperature", "alpha", "mixup")),
         (prune_cmd.command, default_finetune_config(), ("lr", "seed")),
         (prune_cmd.command, StructuredPruneConfig(hidden_size=1), ("steps", "importance")),
+        (prune_cmd.command, UnstructuredPruneConfig(sparsity=0.5), ("scope",)),
     ],
 )
 def test_cli_options_default_to_the_dataclass(command, config, names):

@@ -33,6 +33,7 @@ CORE_TORCH_FREE = (
     "edgegru.train_config",
     "edgegru.compress.config",
     "edgegru.compress.structured",
+    "edgegru.compress.sparsity",
     "edgegru.pipeline.config",
 )
 # (importer prefix, forbidden prefixes, why)

@@ -18,6 +18,7 @@ from edgegru.cli._common import (
     rows_scored,
 )
 from edgegru.compress.config import DistillConfig, default_finetune_config
+from edgegru.compress.sparsity import UnstructuredPruneConfig
 from edgegru.compress.structured import StructuredPruneConfig
 
 
@@ -40,7 +41,9 @@ from edgegru.compress.structured import StructuredPruneConfig
     "--finetune-epochs",
     type=click.IntRange(0),
     default=None,
-    help="Fine-tuning epochs (per round for structured) [default: 8 structured, 10 unstructured].",
+    help=f"Fine-tuning epochs (per round for structured) [default: "
+    f"{StructuredPruneConfig.finetune_epochs} structured, "
+    f"{UnstructuredPruneConfig.finetune_epochs} unstructured].",
 )
 @click.option(
     "--steps",
@@ -57,7 +60,7 @@ from edgegru.compress.structured import StructuredPruneConfig
 )
 @click.option(
     "--scope",
-    default="global",
+    default=UnstructuredPruneConfig.scope,
     show_default=True,
     help="Unstructured: one magnitude threshold for all matrices (global) or per-tensor.",
 )
@@ -103,7 +106,6 @@ def command(
     from edgegru.cli._compress import echo_table, model_row, progress
     from edgegru.compress import (
         Distillation,
-        UnstructuredPruneConfig,
         check_teacher,
         prune_,
         sparsity_report,

@@ -7,7 +7,7 @@ knowledge distillation. Upstream of quantize: imports only the core (types, mode
 
 Importing this package imports nothing heavy: each name below loads its module (and torch, for
 the verbs) on first use, so the CLI's options and the pipeline's config can read the settings'
-defaults from ``compress/config.py`` and ``structured.py`` without torch.
+defaults from ``compress/config.py``, ``structured.py`` and ``sparsity.py`` without torch.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from edgegru.compress.distill import Distillation, check_teacher, distill
     from edgegru.compress.prune import PRUNERS, FinetuneSetup, prune_
     from edgegru.compress.sizes import model_sizes, sparsity_report
+    from edgegru.compress.sparsity import SCHEDULES, SCOPES, UnstructuredPruneConfig
     from edgegru.compress.structured import IMPORTANCE, StructuredPruneConfig
-    from edgegru.compress.unstructured import SCHEDULES, SCOPES, UnstructuredPruneConfig
 
 # name -> the module that defines it (an explicit list, not a scan)
 _HOME = {
@@ -39,9 +39,9 @@ _HOME = {
     "sparsity_report": "sizes",
     "IMPORTANCE": "structured",
     "StructuredPruneConfig": "structured",
-    "SCHEDULES": "unstructured",
-    "SCOPES": "unstructured",
-    "UnstructuredPruneConfig": "unstructured",
+    "SCHEDULES": "sparsity",
+    "SCOPES": "sparsity",
+    "UnstructuredPruneConfig": "sparsity",
 }
 
 __all__ = [
