@@ -151,7 +151,7 @@ class ModelSpec:
         them: weight matrices 1 byte per value, biases int32 (4), peepholes int16 (2; TFLite's
         integer LSTM keeps them so), and the head's bias int64 (8) when the logits are int16 (a
         16x8 FULLY_CONNECTED takes an int64 bias). ``logits_bits``: the GRU's default is 16
-        (QuantizeConfig.head_bits), the LSTM's integer graph has int8 logits. Scales and graph
+        (QuantizeConfig.logits_bits), the LSTM's integer graph has int8 logits. Scales and graph
         overhead come on top, per exporter."""
         if logits_bits is None:
             logits_bits = self.cell_spec.int8_logits_bits

@@ -79,7 +79,7 @@ def calibrate(
         name: act_quant(*observers[name].range(cfg.method, cfg.percentile))
         for name in gru_points(bundle.spec)
     }
-    if cfg.head_bits == 16:
+    if cfg.logits_bits == 16:
         # the whole observed range: 65,536 steps need no clipping, and a clipped logit could
         # lose its class
         out["head.y"] = act_quant16(*observers["head.y"].range("minmax"))

@@ -34,7 +34,7 @@ class QuantizeConfig:
     # Measured on basicmotions GRU-32 (float 0.625): int8 logits 0.575 (two windows whose float
     # top-2 margin, 0.011-0.014, is under one int8 logit step, 0.020, tie and flip), int16
     # 0.625; the same int8 state with float logits: 0.625 (docs/quantization.md).
-    head_bits: int = DEFAULT_LOGITS_BITS
+    logits_bits: int = DEFAULT_LOGITS_BITS
     # QAT: fine-tuning with the training loop of edgegru.train (Adam, cosine schedule)
     qat_epochs: int = 5
     qat_lr: float = 5e-4
@@ -47,8 +47,8 @@ class QuantizeConfig:
             raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
         if self.weights not in GRANULARITIES:
             raise ValueError(f"weights must be one of {', '.join(GRANULARITIES)}")
-        if self.head_bits not in (8, 16):
-            raise ValueError("head_bits must be 8 or 16")
+        if self.logits_bits not in (8, 16):
+            raise ValueError("logits_bits must be 8 or 16")
         if not isinstance(self.calib, int) or self.calib < 1:
             raise ValueError("calib must be a positive number of sequences")
         if not 50.0 < self.percentile <= 100.0:

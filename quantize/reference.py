@@ -25,7 +25,7 @@ The graph (the TFLite int8 lowering follows it op for op; ``points`` names every
           DEQUANTIZE(h_q) summed in float32 step by step (ADD), DIV by T, QUANTIZE @ head.pool
       FULLY_CONNECTED(pooled, W_head, b_head)  -> y_q   @ head.y
       DEQUANTIZE                                -> y float32
-    (head.y int16, QuantizeConfig.head_bits 16: QUANTIZE pooled -> int16 at (its scale, 0),
+    (head.y int16, QuantizeConfig.logits_bits 16: QUANTIZE pooled -> int16 at (its scale, 0),
      exact, then a 16x8 FULLY_CONNECTED with an int64 bias -> y_q int16 @ head.y)
 
 This is h' = n + z (.) (h - n) = (1 - z) (.) n + z (.) h, PyTorch's GRU

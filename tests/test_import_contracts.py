@@ -31,6 +31,12 @@ CORE_TORCH_FREE = (
     "edgegru.io",
     "edgegru.metrics",
     "edgegru.cli",
+    # the settings the CLI's options and the pipeline's sections read their defaults from
+    "edgegru.train_config",
+    "edgegru.compress.config",
+    "edgegru.compress.structured",
+    "edgegru.compress.sparsity",
+    "edgegru.pipeline.config",
 )
 # (importer prefix, forbidden prefixes, why)
 CONTRACTS = [

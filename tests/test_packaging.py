@@ -72,6 +72,8 @@ def test_wheel_holds_only_the_edgegru_namespace(tmp_path):
         "edgegru.bundle",
         "edgegru.datasets",
         "edgegru.cli",
+        "edgegru.compress",
+        "edgegru.pipeline.config",
         "edgegru.export",
         "edgegru.quantize",
         "edgegru.targets",

@@ -180,7 +180,7 @@ min_steps = 0
 [compress]
 deploy = "compressed"
 method = "{method}"
-hidden = {hidden}
+hidden = {hidden}{extra}
 curve = [4]
 finetune_epochs = 1
 epochs = 1
@@ -196,11 +196,13 @@ warmup = 0
 """
 
 
-@pytest.mark.parametrize("method", ["prune", "distill"])
-def test_compressed_model_flows_downstream(cli, tmp_path, method):
+@pytest.mark.parametrize(("method", "extra"), [("prune", ""), ("prune", "\ndistill = true"),
+                                               ("distill", "")])  # fmt: skip
+def test_compressed_model_flows_downstream(cli, tmp_path, method, extra):
+    from edgegru.bundle import load_bundle
     from edgegru.export import read_manifest
 
-    cfg = write(tmp_path, COMPRESS.format(method=method, hidden=8))
+    cfg = write(tmp_path, COMPRESS.format(method=method, hidden=8, extra=extra))
     out = tmp_path / "o"
     proc = cli("pipeline", str(cfg), "-o", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -210,10 +212,14 @@ def test_compressed_model_flows_downstream(cli, tmp_path, method):
     assert read_manifest(out / "export" / "model.onnx").spec.hidden_size == 8
     assert (out / "compression.png").is_file()
     assert "## Compression" in (out / "report.md").read_text()
+    if method == "prune":  # by default on the labels alone; distill = true: taught by the model
+        step = load_bundle(out / "compress" / "model").provenance["compression"][-1]
+        assert ("teacher" in step) == bool(extra)
+        assert not extra or step["teacher"]["hidden_size"] == 12
 
 
 def test_prune_to_a_bigger_model_exits_2(cli, tmp_path):
-    cfg = write(tmp_path, COMPRESS.format(method="prune", hidden=16))
+    cfg = write(tmp_path, COMPRESS.format(method="prune", hidden=16, extra=""))
     proc = cli("pipeline", str(cfg), "-o", str(tmp_path / "o"))
     # every section is validated before the first stage runs: nothing is trained or written
     assert_one_line_error(proc, "error: [compress]", "not smaller")

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
-from edgegru.targets.config import LATENCY_FIGURES
+from edgegru.cli._common import (
+    data_options,
+    echo_json,
+    json_option,
+    resolve_data,
+    rows_scored,
+    table,
+)
+from edgegru.targets.config import LATENCY_FIGURES, RunConfig
 
 _BUDGET_HELP = {
     "max_accuracy_drop": "Percentage points below the float model [default: 1].",
@@ -81,7 +88,7 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     help="The figure --max-latency-us binds: invoke (the runtime's invoke alone), call (what a "
     "Python call pays), window_invoke / window_call (one whole window; a step form's T steps).",
 )
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=RunConfig.threads, show_default=True)
 @click.option(
     "--delegate",
     type=click.Choice(["auto", "xnnpack", "builtin", "reference"]),
@@ -95,10 +102,12 @@ def _opt(v, fmt: str = "{:.4f}") -> str:
     show_default=True,
     help="LiteRT API.",
 )
-@click.option("--warmup", type=click.IntRange(0), default=20, show_default=True)
-@click.option("--runs", type=click.IntRange(1), default=200, show_default=True)
+@click.option(
+    "--warmup", type=click.IntRange(0), default=RunConfig.warmup, show_default=True
+)
+@click.option("--runs", type=click.IntRange(1), default=RunConfig.runs, show_default=True)
 @click.option("--cpus", default="", help="Pin the runner to these CPUs, e.g. 2,3.")
-@click.option("--json", "as_json", is_flag=True, help="Print every result as JSON.")
+@json_option("Print every result as JSON.")
 def command(
     artifacts,
     targets,
@@ -138,7 +147,7 @@ def command(
     """
     from edgegru.errors import BadInput, CheckFailed
     from edgegru.targets.check import broken_summary, summarize
-    from edgegru.targets.config import Budgets, RunConfig
+    from edgegru.targets.config import Budgets
     from edgegru.targets.session import CheckInputs, find_reference, load_manifest, run_check
 
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from edgegru.cli._common import echo_json, table
+from edgegru.cli._common import echo_json, json_option, table
 
 
 @click.command("datasets")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def command(as_json: bool) -> None:
     """List the shipped datasets with shapes, classes, splits, source and licence.
 

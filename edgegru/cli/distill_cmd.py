@@ -7,7 +7,18 @@ from pathlib import Path
 import click
 
 from edgegru.cli._choices import RegistryChoice
-from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored
+from edgegru.cli._common import (
+    DISTILL_LOSS,
+    data_options,
+    echo_json,
+    field_options,
+    json_option,
+    model_spec,
+    out_option,
+    resolve_data,
+    rows_scored,
+)
+from edgegru.compress.config import DistillConfig, default_distill_train
 from edgegru.names import cells
 from edgegru.types import HEADS
 
@@ -27,30 +38,7 @@ from edgegru.types import HEADS
 )
 @click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--head", type=click.Choice(HEADS), default="last", show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=80, show_default=True)
-@click.option("--lr", type=float, default=5e-3, show_default=True)
-@click.option(
-    "--temperature",
-    type=float,
-    default=4.0,
-    show_default=True,
-    help="Softens both models' logits; the soft loss is scaled by T^2.",
-)
-@click.option(
-    "--alpha",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Weight of the teacher's term; 1 - alpha goes to the labels.",
-)
-@click.option(
-    "--mixup",
-    type=float,
-    default=0.5,
-    show_default=True,
-    help="Mix each input with another of the batch (share ~ U(0, mixup), at most 0.5): the "
-    "teacher is asked about inputs between the training windows (function matching).",
-)
+@field_options(DistillConfig(), DISTILL_LOSS, "loss_values")
 @click.option(
     "--prune-from",
     type=click.IntRange(2),
@@ -61,50 +49,19 @@ from edgegru.types import HEADS
 @click.option(
     "--prune-epochs",
     type=click.IntRange(0),
-    default=10,
+    default=DistillConfig.prune_epochs,
     show_default=True,
     help="Fine-tuning epochs after --prune-from's pruning.",
 )
-@click.option(
-    "--jitter",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Gaussian input noise (in feature stds); the teacher labels the noisy inputs too.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=None)
+@field_options(default_distill_train(), ("epochs", "lr", "jitter", "seed", "threads"),
+               "train_values")  # fmt: skip
 @data_options
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output bundle folder for the student.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@out_option("Output bundle folder for the student.")
+@json_option()
 def command(
-    teacher,
-    cell,
-    hidden,
-    layers,
-    head,
-    epochs,
-    lr,
-    temperature,
-    alpha,
-    mixup,
-    prune_from,
-    prune_epochs,
-    jitter,
-    seed,
-    threads,
-    dataset,
-    data,
-    test_data,
-    out,
-    as_json,
-) -> None:
+    teacher, cell, hidden, layers, head, loss_values, prune_from, prune_epochs, train_values,
+    dataset, data, test_data, out, as_json,
+) -> None:  # fmt: skip
     """Distill a teacher bundle into a smaller student (any cell into any cell).
 
     The student learns from the teacher's temperature-softened outputs (KL, or MSE for
@@ -117,14 +74,14 @@ def command(
       edgegru distill --teacher runs/lstm64 --cell gru --hidden 24 --alpha 0.9 --json -o runs/s
       edgegru distill --teacher runs/gru128 --hidden 29 --prune-from 32 -o runs/gru29  # <= 4 KB
     """
+    import dataclasses
+
     from edgegru.bundle import load_bundle
     from edgegru.cli._compress import echo_table, model_row, progress
-    from edgegru.compress import DistillConfig, check_teacher, distill
+    from edgegru.compress import check_teacher, distill
     from edgegru.errors import BadInput
     from edgegru.evaluate import evaluate
     from edgegru.io import staged_output
-    from edgegru.train import TrainConfig
-    from edgegru.types import ModelSpec
 
     ts = [load_bundle(t) for t in teacher]
     default = ts[0].provenance.get("dataset")
@@ -132,21 +89,10 @@ def command(
     for t in ts:
         check_teacher(t, ds)
     try:
-        train_cfg = TrainConfig(epochs=epochs, lr=lr, val_fraction=0.0, jitter=jitter,
-                                seed=seed, threads=threads, min_steps=0)  # fmt: skip
-        cfg = DistillConfig(
-            temperature=temperature, alpha=alpha, mixup=mixup, prune_from=prune_from,
-            prune_epochs=prune_epochs, train=train_cfg,
-        )  # fmt: skip
-        spec = ModelSpec(
-            cell=cell,
-            input_size=ds.num_features,
-            hidden_size=hidden,
-            num_outputs=ds.num_outputs,
-            num_layers=layers,
-            head=head,
-            task=ds.task,
-        )
+        train_cfg = dataclasses.replace(default_distill_train(), **train_values)
+        cfg = DistillConfig(**loss_values, prune_from=prune_from, prune_epochs=prune_epochs,
+                            train=train_cfg)  # fmt: skip
+        spec = model_spec(ds, cell, hidden, layers, head)
     except ValueError as e:
         raise BadInput(str(e)) from None
     teacher_rows = {
@@ -155,7 +101,7 @@ def command(
     }
     if prune_from is not None and prune_from <= hidden:
         raise BadInput(f"--prune-from ({prune_from}) must be larger than --hidden ({hidden})")
-    total = epochs + (prune_epochs if prune_from is not None else 0)
+    total = train_cfg.epochs + (prune_epochs if prune_from is not None else 0)
     bar, on_epoch = progress(total, as_json, "distill")
     with bar, staged_output(out) as work:  # all files or none
         result = distill(ts, spec, ds, cfg, work, on_epoch=on_epoch)

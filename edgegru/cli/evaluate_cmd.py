@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
+from edgegru.cli._common import (
+    data_options,
+    echo_json,
+    json_option,
+    model_argument,
+    resolve_data,
+    rows_scored,
+    table,
+)
 
 
 @click.command("evaluate")
-@click.argument("model", type=click.Path(path_type=Path))
+@model_argument
 @data_options
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option(
@@ -19,7 +25,7 @@ from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scor
     default=None,
     help="Exit 1 when accuracy is below this (classification).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@json_option("Print the metrics as JSON.")
 def command(model, dataset, data, test_data, split, min_accuracy, as_json) -> None:
     """Accuracy, per-class scores and the confusion matrix (or MAE/RMSE for regression).
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from edgegru.cli._choices import RegistryChoice
-from edgegru.cli._common import echo_json, kib, table
+from edgegru.cli._common import echo_json, json_option, kib, model_argument, out_option, table
 from edgegru.names import export_formats
 from edgegru.types import PRECISIONS
 
 
 @click.command("export")
-@click.argument("model", type=click.Path(path_type=Path))
+@model_argument
 @click.option(
     "--format",
     "formats",
@@ -56,14 +56,8 @@ from edgegru.types import PRECISIONS
     metavar="KEY=VALUE",
     help="Format-specific option, e.g. layout=loop for TFLite.",
 )
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@out_option("Output folder.")
+@json_option("Print the manifests as JSON.")
 def command(model, formats, streaming, precision, seq_len, lengths, options, out, as_json) -> None:
     """Export a model bundle as deployable files, each with a JSON manifest.
 

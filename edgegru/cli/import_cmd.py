@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import echo_json
+from edgegru.cli._common import echo_json, json_option, out_option
 from edgegru.types import HEADS, TASKS
 
 
@@ -39,14 +39,8 @@ from edgegru.types import HEADS, TASKS
     "--rnn-prefix", default=None, help="Key prefix of the RNN, e.g. 'gru.' (when ambiguous)."
 )
 @click.option("--head-prefix", default=None, help="Key prefix of the Linear head, e.g. 'fc.'.")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output bundle folder.",
-)
-@click.option("--json", "as_json", is_flag=True)
+@out_option("Output bundle folder.")
+@json_option()
 def command(
     state_dict, head, task, labels, norm_from, norm, rnn_prefix, head_prefix, out, as_json
 ) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import echo_json, kib
+from edgegru.cli._common import echo_json, json_option, kib, model_argument
 
 
 def model_summary(path: Path) -> dict:
@@ -40,8 +40,8 @@ def normalization_summary(bundle) -> str:
 
 
 @click.command("info")
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@model_argument
+@json_option("Print JSON.")
 def command(model: Path, as_json: bool) -> None:
     """Show a model bundle's architecture, size and provenance.
 

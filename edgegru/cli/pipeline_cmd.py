@@ -6,21 +6,14 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import echo_json
+from edgegru.cli._common import echo_json, json_option, out_option
 
 
 @click.command("pipeline")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs/pipeline"),
-    show_default=True,
-    help="Output folder.",
-)
+@out_option("Output folder.", required=False, default=Path("runs/pipeline"))
 @click.option("--print-config", is_flag=True, help="Print the effective config as JSON and exit.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def command(config, out, print_config, as_json) -> None:
     """Run train -> compress -> quantize -> export -> check -> report (default config: `watch`).
 

@@ -6,11 +6,24 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored
+from edgegru.cli._common import (
+    DISTILL_LOSS,
+    data_options,
+    echo_json,
+    field_options,
+    json_option,
+    model_argument,
+    out_option,
+    resolve_data,
+    rows_scored,
+)
+from edgegru.compress.config import DistillConfig, default_finetune_config
+from edgegru.compress.sparsity import UnstructuredPruneConfig
+from edgegru.compress.structured import StructuredPruneConfig
 
 
 @click.command("prune")
-@click.argument("model", type=click.Path(path_type=Path))
+@model_argument
 @click.option("--hidden", type=int, default=None, help="Structured: keep this many hidden units.")
 @click.option(
     "--params",
@@ -28,28 +41,34 @@ from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scor
     "--finetune-epochs",
     type=click.IntRange(0),
     default=None,
-    help="Fine-tuning epochs (per round for structured) [default: 8 structured, 10 unstructured].",
+    help=f"Fine-tuning epochs (per round for structured) [default: "
+    f"{StructuredPruneConfig.finetune_epochs} structured, "
+    f"{UnstructuredPruneConfig.finetune_epochs} unstructured].",
 )
 @click.option(
-    "--steps", type=click.IntRange(1), default=3, show_default=True, help="Structured rounds."
+    "--steps",
+    type=click.IntRange(1),
+    default=StructuredPruneConfig.steps,
+    show_default=True,
+    help="Structured rounds.",
 )
 @click.option(
     "--importance",
-    default="l2",
+    default=StructuredPruneConfig.importance,
     show_default=True,
     help="Structured: unit importance over all weights touching it (l2 | l1).",
 )
 @click.option(
     "--scope",
-    default="global",
+    default=UnstructuredPruneConfig.scope,
     show_default=True,
     help="Unstructured: one magnitude threshold for all matrices (global) or per-tensor.",
 )
 @click.option(
     "--distill/--no-distill",
-    default=True,
-    show_default=True,
-    help="Fine-tune with a teacher (the unpruned model, or --teacher) as well as the labels.",
+    default=None,
+    help="Fine-tune with a teacher (the unpruned model, or --teacher) as well as the labels "
+    "[default: only with --teacher, as the pipeline's [compress] distill = false].",
 )
 @click.option(
     "--teacher",
@@ -58,53 +77,15 @@ from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scor
     help="Fine-tune with this teacher bundle instead of the unpruned model (e.g. the big model "
     "a small one was distilled from); repeat for an ensemble.",
 )
-@click.option(
-    "--temperature", type=float, default=4.0, show_default=True, help="Distillation temperature."
-)
-@click.option(
-    "--alpha", type=float, default=0.7, show_default=True, help="Weight of the teacher's term."
-)
-@click.option(
-    "--mixup",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Fine-tune on inputs mixed with another of the batch (share ~ U(0, mixup)), labelled "
-    "by the teacher too (see `edgegru distill --help`).",
-)
-@click.option("--lr", type=float, default=2e-3, show_default=True, help="Fine-tuning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@field_options(DistillConfig(), DISTILL_LOSS, "loss_values")
+@field_options(default_finetune_config(), ("lr", "seed"), "train_values")
 @data_options
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output bundle folder.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@out_option("Output bundle folder.")
+@json_option()
 def command(
-    model,
-    hidden,
-    params,
-    sparsity,
-    finetune_epochs,
-    steps,
-    importance,
-    scope,
-    distill,
-    teacher,
-    temperature,
-    alpha,
-    mixup,
-    lr,
-    seed,
-    dataset,
-    data,
-    test_data,
-    out,
-    as_json,
-) -> None:
+    model, hidden, params, sparsity, finetune_epochs, steps, importance, scope, distill, teacher,
+    loss_values, train_values, dataset, data, test_data, out, as_json,
+) -> None:  # fmt: skip
     """Prune a model bundle and fine-tune it; prints sizes and accuracy before and after.
 
     Structured pruning (--hidden / --params) removes whole hidden units: the result is a smaller
@@ -125,11 +106,7 @@ def command(
     from edgegru.cli._compress import echo_table, model_row, progress
     from edgegru.compress import (
         Distillation,
-        DistillConfig,
-        StructuredPruneConfig,
-        UnstructuredPruneConfig,
         check_teacher,
-        default_finetune_config,
         prune_,
         sparsity_report,
     )
@@ -148,12 +125,13 @@ def command(
                                         importance=importance, steps=steps)  # fmt: skip
         if finetune_epochs is not None:
             cfg = dataclasses.replace(cfg, finetune_epochs=finetune_epochs)
-        train_cfg = dataclasses.replace(default_finetune_config(seed), lr=lr)
-        kd = DistillConfig(temperature=temperature, alpha=alpha, mixup=mixup, train=train_cfg)
+        train_cfg = dataclasses.replace(default_finetune_config(), **train_values)
+        kd = DistillConfig(**loss_values, train=train_cfg)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    if teacher and not distill:
+    if teacher and distill is False:
         raise BadInput("--teacher teaches the fine-tuning: drop --no-distill")
+    distill = bool(distill or teacher)
     bundle = load_bundle(model)
     teachers = [load_bundle(t) for t in teacher] or [bundle]
     rounds = 1

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from edgegru.cli._choices import RegistryChoice
-from edgegru.cli._common import data_options, echo_json, resolve_data, rows_scored, table
+from edgegru.cli._common import (
+    data_options,
+    echo_json,
+    json_option,
+    model_argument,
+    out_option,
+    resolve_data,
+    rows_scored,
+    table,
+)
 from edgegru.names import quant_schemes
+from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.weights import GRANULARITIES
 from edgegru.types import CALIBRATION_METHODS
 
 
 @click.command("quantize")
-@click.argument("model", type=click.Path(path_type=Path))
+@model_argument
 @click.option(
     "--scheme",
     type=RegistryChoice(quant_schemes),
@@ -26,7 +34,7 @@ from edgegru.types import CALIBRATION_METHODS
 @click.option(
     "--calib",
     type=click.IntRange(1),
-    default=512,
+    default=QuantizeConfig.calib,
     show_default=True,
     help="Calibration sequences drawn from the training split.",
 )
@@ -39,7 +47,7 @@ from edgegru.types import CALIBRATION_METHODS
 @click.option(
     "--percentile",
     type=float,
-    default=99.99,
+    default=QuantizeConfig.percentile,
     show_default=True,
     help="For --calib-method percentile.",
 )
@@ -47,7 +55,7 @@ from edgegru.types import CALIBRATION_METHODS
     "--weights",
     "weight_granularity",
     type=click.Choice(GRANULARITIES),
-    default="auto",
+    default=QuantizeConfig.weights,
     show_default=True,
     help="static/qat weight scales: per channel, per tensor, or auto (per tensor where that "
     "costs <= 6 dB of a block's weight SQNR: smaller .tflite files).",
@@ -55,22 +63,18 @@ from edgegru.types import CALIBRATION_METHODS
 @click.option(
     "--logits-bits",
     type=click.Choice(["8", "16"]),
-    default="16",
+    default=str(QuantizeConfig.logits_bits),
     show_default=True,
     help="static/qat: int16 logits (a 16x8 head: no ties where float logits differ by less "
     "than an int8 step) or int8 (every op int8).",
 )
-@click.option("--epochs", type=click.IntRange(1), default=5, show_default=True, help="QAT epochs.")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="QAT learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output bundle folder (the float weights + a quant section).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--epochs", type=click.IntRange(1), default=QuantizeConfig.qat_epochs,
+              show_default=True, help="QAT epochs.")  # fmt: skip
+@click.option("--lr", type=float, default=QuantizeConfig.qat_lr, show_default=True,
+              help="QAT learning rate.")  # fmt: skip
+@click.option("--seed", type=int, default=QuantizeConfig.seed, show_default=True)
+@out_option("Output bundle folder (the float weights + a quant section).")
+@json_option()
 def command(
     model, scheme, dataset, data, test_data, calib, calib_method, percentile, weight_granularity,
     logits_bits, epochs, lr, seed, out, as_json,
@@ -100,7 +104,7 @@ def command(
         cfg = QuantizeConfig(
             scheme=scheme, calib=calib, method=calib_method or DEFAULT_METHOD,
             percentile=percentile, seed=seed, qat_epochs=epochs, qat_lr=lr,
-            weights=weight_granularity, head_bits=int(logits_bits),
+            weights=weight_granularity, logits_bits=int(logits_bits),
         )  # fmt: skip
     except ValueError as e:
         raise BadInput(str(e)) from None

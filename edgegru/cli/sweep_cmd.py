@@ -7,18 +7,12 @@ from pathlib import Path
 
 import click
 
-from edgegru.cli._common import echo_json
+from edgegru.cli._common import echo_json, json_option, out_option
 
 
 @click.command("sweep")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder: trials/<id>/, cache/, sweep.md, results.json, plots.",
-)
+@out_option("Output folder: trials/<id>/, cache/, sweep.md, results.json, plots.")
 @click.option(
     "--address",
     default=None,
@@ -31,7 +25,7 @@ from edgegru.cli._common import echo_json
     help="Continue a killed sweep in OUT; finished trials are not run again.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def command(config, out, address, resume, no_plots, as_json) -> None:  # fmt: skip
     """Train, compress, quantize and check many candidates; find the Pareto front.
 

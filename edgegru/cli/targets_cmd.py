@@ -6,7 +6,7 @@ import shutil
 
 import click
 
-from edgegru.cli._common import echo_json, table
+from edgegru.cli._common import echo_json, json_option, table
 
 
 @click.group("targets")
@@ -57,7 +57,7 @@ def _status() -> list[tuple[str, str, str]]:
 
 
 @command.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 def list_cmd(as_json: bool) -> None:
     """The registered targets and whether this machine can use them."""
     from edgegru.targets import TARGETS, load_transports

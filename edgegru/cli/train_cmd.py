@@ -8,9 +8,25 @@ from pathlib import Path
 import click
 
 from edgegru.cli._choices import RegistryChoice
-from edgegru.cli._common import data_options, echo_json, kib, resolve_data, rows_scored
+from edgegru.cli._common import (
+    data_options,
+    echo_json,
+    field_options,
+    json_option,
+    kib,
+    model_spec,
+    out_option,
+    resolve_data,
+    rows_scored,
+)
 from edgegru.names import cells
+from edgegru.pipeline.config import TrainSection
+from edgegru.train_config import TrainConfig
 from edgegru.types import HEADS
+
+# the TrainConfig fields `edgegru train` sets (the pipeline's [train] takes every field)
+TRAIN_OPTIONS = ("epochs", "batch_size", "min_steps", "lr", "patience", "val_fraction", "jitter",
+                 "seed", "threads")  # fmt: skip
 
 
 @click.command("train")
@@ -23,9 +39,13 @@ from edgegru.types import HEADS
     help="Recurrent cell; `peephole` is the Gers & Schmidhuber LSTM.",
 )
 @click.option(
-    "--hidden", type=click.IntRange(1), default=32, show_default=True, help="Hidden units H."
+    "--hidden",
+    type=click.IntRange(1),
+    default=TrainSection.hidden,  # one default, the pipeline's [train]
+    show_default=True,
+    help="Hidden units H.",
 )
-@click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--layers", type=click.IntRange(1), default=TrainSection.layers, show_default=True)
 @click.option(
     "--head",
     type=click.Choice(HEADS),
@@ -34,86 +54,16 @@ from edgegru.types import HEADS
     help="Pool the last step or the mean over valid steps.",
 )
 @click.option("--no-bias", is_flag=True, help="Cells without bias vectors.")
-@click.option("--epochs", type=click.IntRange(1), default=40, show_default=True)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1),
-    default=None,
-    help="Rows per optimizer step [default: N/16 between 8 and 64, so small sets get enough "
-    "steps: 8 on basicmotions, 64 on watch].",
-)
-@click.option(
-    "--min-steps",
-    type=click.IntRange(0),
-    default=600,
-    show_default=True,
-    help="A floor on optimizer steps: a run whose epochs give fewer gets more epochs (0: off).",
-)
-@click.option(
-    "--lr", type=float, default=5e-3, show_default=True, help="Adam learning rate (cosine decay)."
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(1),
-    default=10,
-    show_default=True,
-    help="Stop after this many epochs without a better validation score.",
-)
-@click.option(
-    "--val-fraction",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of the training split (whole subjects where known) held out for early stopping; "
-    "0 trains on all of it and keeps the lowest-loss epoch.",
-)
-@click.option(
-    "--jitter",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Gaussian input noise during training, in units of each feature's std (0: off).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--threads",
-    type=click.IntRange(1),
-    default=None,
-    help="Torch threads [default: 1 on machines with <= 4 cores, where more is slower].",
-)
+@field_options(TrainConfig(), TRAIN_OPTIONS, "train_values")
 @click.option(
     "--resume", is_flag=True, help="Continue a killed run from its last checkpoint in -o."
 )
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output bundle folder [default: runs/DATASET-CELLH].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@out_option("Output bundle folder [default: runs/DATASET-CELLH].", required=False)
+@json_option()
 def command(
-    dataset,
-    data,
-    test_data,
-    cell,
-    hidden,
-    layers,
-    head,
-    no_bias,
-    epochs,
-    batch_size,
-    min_steps,
-    lr,
-    patience,
-    val_fraction,
-    jitter,
-    seed,
-    threads,
-    resume,
-    out,
+    dataset, data, test_data, cell, hidden, layers, head, no_bias, train_values, resume, out,
     as_json,
-) -> None:
+) -> None:  # fmt: skip
     """Train a GRU / LSTM / peephole-LSTM classifier or forecaster.
 
     Writes a model bundle (model.safetensors + model.json), metrics.json and a checkpoint every
@@ -126,32 +76,11 @@ def command(
       edgegru train --dataset watch -o runs/gru32 --resume     # after an interruption
     """
     from edgegru.errors import BadInput
-    from edgegru.train import TrainConfig
-    from edgegru.types import ModelSpec
 
     ds = resolve_data(dataset, data, test_data)
     try:
-        cfg = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            min_steps=min_steps,
-            lr=lr,
-            patience=patience,
-            val_fraction=val_fraction,
-            jitter=jitter,
-            seed=seed,
-            threads=threads,
-        )
-        spec = ModelSpec(
-            cell=cell,
-            input_size=ds.num_features,
-            hidden_size=hidden,
-            num_outputs=ds.num_outputs,
-            num_layers=layers,
-            head=head,
-            task=ds.task,
-            bias=not no_bias,
-        )
+        cfg = TrainConfig(**train_values)
+        spec = model_spec(ds, cell, hidden, layers, head, bias=not no_bias)
     except ValueError as e:
         raise BadInput(str(e)) from None
     out = out or Path("runs") / f"{ds.info.name}-{cell}{hidden}"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from edgegru.compress.config import default_finetune_config
 from edgegru.compress.sizes import model_sizes
 from edgegru.compress.structured import StructuredPruneConfig, prune_structured
 from edgegru.compress.unstructured import UnstructuredPruneConfig, prune_unstructured
@@ -29,13 +30,6 @@ PRUNERS.register(StructuredPruneConfig.scheme)(prune_structured)
 PRUNERS.register(UnstructuredPruneConfig.scheme)(prune_unstructured)
 
 M = TypeVar("M", Bundle, SequenceModel)
-
-
-def default_finetune_config(seed: int = 0) -> TrainConfig:
-    """Fine-tuning defaults: a lower learning rate than training from scratch (the weights are
-    already good), all training data (no validation split: finetune keeps the last epoch), and
-    the light jitter that helped on the IMU data."""
-    return TrainConfig(epochs=1, lr=2e-3, val_fraction=0.0, jitter=0.1, seed=seed)
 
 
 @dataclass

@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgegru.compress.config import DistillConfig, default_distill_train
+from edgegru.compress.structured import StructuredPruneConfig
 from edgegru.errors import BadInput
 from edgegru.names import cells, export_formats, quant_schemes
-from edgegru.targets.config import Budgets
-from edgegru.types import CALIBRATION_METHODS, FORMS, HEADS
+from edgegru.quantize.config import QuantizeConfig
+from edgegru.targets.config import Budgets, RunConfig
+from edgegru.train_config import TrainConfig
+from edgegru.types import FORMS, HEADS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,25 +54,19 @@ class DataSection:
 
 
 @dataclass
-class TrainSection:
+class TrainSection(TrainConfig):
+    """The model to train, and every ``TrainConfig`` setting under its own name and with its one
+    default (``edgegru/train_config.py``): epochs, batch_size (none: from the training rows),
+    min_steps (a floor on optimizer steps; docs/training.md), lr, jitter, seed, ..."""
+
     enabled: bool = True
     model: str | None = None  # an existing bundle instead of training
     cell: str = "gru"
     hidden: int = 32
     layers: int = 1
     head: str = "last"
-    epochs: int = 40
-    batch_size: int | None = None  # None: from the training rows (edgegru.train.auto_batch_size)
-    min_steps: int = 600  # a floor on optimizer steps (0: off); docs/training.md
-    lr: float = 5e-3
-    jitter: float = 0.1
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if self.min_steps < 0:
-            raise ValueError("min_steps must be >= 0")
         if self.cell not in cells():
             raise ValueError(f"cell must be one of {', '.join(cells())}")
         if self.head not in HEADS:
@@ -77,10 +75,22 @@ class TrainSection:
             raise ValueError("hidden, layers and epochs must be >= 1")
         if not self.enabled and not self.model:
             raise ValueError("with enabled = false, name an existing bundle as model")
+        super().__post_init__()  # TrainConfig's checks
+
+    def train_config(self) -> TrainConfig:
+        """The section's ``TrainConfig`` part."""
+        names = [f.name for f in dataclasses.fields(TrainConfig)]
+        return TrainConfig(**{n: getattr(self, n) for n in names})
+
+
+_DISTILL_TRAIN = default_distill_train()
 
 
 @dataclass
 class CompressSection:
+    """What to compress to, and the settings of ``StructuredPruneConfig`` and ``DistillConfig``
+    under their own names and with their one default (docs/compression.md#defaults)."""
+
     enabled: bool = True
     method: str = "prune"  # prune: structured pruning of the trained model; distill: a student
     hidden: int = 24  # the compressed model's H
@@ -89,13 +99,23 @@ class CompressSection:
     # pruning cost 1-2 points, so the curve is shown and the full model deployed) or
     # "compressed" (the H above).
     deploy: str = "trained"
-    finetune_epochs: int = 8  # prune: fine-tuning after pruning
-    epochs: int = 80  # distill: the student's training epochs (function matching: 80)
+    # prune: rounds of prune -> fine-tune, and the unit importance
+    finetune_epochs: int = StructuredPruneConfig.finetune_epochs
+    steps: int = StructuredPruneConfig.steps
+    importance: str = StructuredPruneConfig.importance
+    # prune: fine-tune with the trained model as teacher as well as the labels (`edgegru prune
+    # --distill`); off, as in `edgegru prune`
+    distill: bool = False
+    epochs: int = _DISTILL_TRAIN.epochs  # distill: the student's training epochs
     cell: str | None = None  # distill: the student's cell (default: the teacher's)
     # distill: teach a student round(widen * H) wide, then prune it to H and fine-tune with the
     # teacher (DistillConfig.prune_from); 1.1 is the recipe measured on watch
     # (docs/compression.md); 1.0 distils straight to H
     widen: float = 1.1
+    # the distillation loss (distill, and prune with distill = true)
+    temperature: float = DistillConfig.temperature
+    alpha: float = DistillConfig.alpha
+    mixup: float = DistillConfig.mixup
 
     def __post_init__(self) -> None:
         if self.deploy not in ("trained", "compressed"):
@@ -108,6 +128,21 @@ class CompressSection:
             raise ValueError("widen must be in [1, 4]")
         if self.cell is not None and self.cell not in cells():
             raise ValueError(f"cell must be one of {', '.join(cells())}")
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        self.prune_config(self.hidden)  # the library's checks, with its messages
+        self.distill_config()
+
+    def prune_config(self, hidden: int) -> StructuredPruneConfig:
+        return StructuredPruneConfig(
+            hidden_size=hidden, importance=self.importance, steps=self.steps,
+            finetune_epochs=self.finetune_epochs,
+        )  # fmt: skip
+
+    def distill_config(self, prune_from: int | None = None, seed: int = 0) -> DistillConfig:
+        train = dataclasses.replace(_DISTILL_TRAIN, epochs=self.epochs, seed=seed)
+        return DistillConfig(temperature=self.temperature, alpha=self.alpha, mixup=self.mixup,
+                             prune_from=prune_from, train=train)  # fmt: skip
 
 
 @dataclass
@@ -116,26 +151,25 @@ class QuantizeSection:
     # dynamic: int8 weights; static: full integer (GRU; LSTM / peephole via TFLite's integer
     # LSTM kernel); qat: static + fake-quant fine-tuning
     schemes: list[str] = field(default_factory=lambda: ["dynamic", "static"])
-    calib: int = 512  # calibration sequences from the training split
-    method: str = "mse"  # minmax | percentile | mse (measured best on watch)
-    qat_epochs: int = 5
-    # static/qat weight scales: auto | channel | tensor (auto: per tensor where <= 6 dB of a
-    # block's weight SQNR; the smaller file); logits int16 (16x8 head) or int8
-    weights: str = "auto"
-    logits_bits: int = 16
+    # QuantizeConfig's settings, with its defaults: calib (calibration sequences from the
+    # training split), method (minmax | percentile | mse), qat_epochs, weights (static/qat weight
+    # scales: auto | channel | tensor) and logits_bits (16: a 16x8 head, or 8)
+    calib: int = QuantizeConfig.calib
+    method: str = QuantizeConfig.method
+    qat_epochs: int = QuantizeConfig.qat_epochs
+    weights: str = QuantizeConfig.weights
+    logits_bits: int = QuantizeConfig.logits_bits
 
     def __post_init__(self) -> None:
         bad = [s for s in self.schemes if s not in quant_schemes()]
         if bad:
             raise ValueError(f"unknown scheme {bad[0]!r} (known: {', '.join(quant_schemes())})")
-        if self.method not in CALIBRATION_METHODS:
-            raise ValueError(f"method must be one of {', '.join(CALIBRATION_METHODS)}")
-        if self.calib < 1 or self.qat_epochs < 1:
-            raise ValueError("calib and qat_epochs must be >= 1")
-        if self.weights not in ("auto", "channel", "tensor"):
-            raise ValueError("weights must be one of auto, channel, tensor")
-        if self.logits_bits not in (8, 16):
-            raise ValueError("logits_bits must be 8 or 16")
+        self.quantize_config()  # the library's checks, with its messages
+
+    def quantize_config(self, scheme: str = QuantizeConfig.scheme) -> QuantizeConfig:
+        return QuantizeConfig(scheme=scheme, calib=self.calib, method=self.method,
+                              qat_epochs=self.qat_epochs, weights=self.weights,
+                              logits_bits=self.logits_bits)  # fmt: skip
 
 
 LENGTHS_CHOICES = {"auto": None, "yes": True, "no": False}
@@ -174,8 +208,8 @@ class CheckSection(Budgets):
     emulated: str = "auto"
     limit: int = 0  # validation rows on real targets (0: the whole test split)
     emulated_limit: int = 64  # rows on emulated targets (qemu runs ~30x slower)
-    runs: int = 200
-    warmup: int = 20
+    runs: int = RunConfig.runs
+    warmup: int = RunConfig.warmup
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,7 +32,6 @@ def _train_inputs(ctx: Context) -> dict[str, Any]:
 def _train_plan(ctx: Context) -> tuple[Any, Any]:
     """(ModelSpec, TrainConfig) of the [train] section; ``BadInput`` naming the field."""
     from edgegru.errors import BadInput
-    from edgegru.train import TrainConfig
     from edgegru.types import ModelSpec
 
     t, ds = ctx.config.train, ctx.data()
@@ -41,9 +40,7 @@ def _train_plan(ctx: Context) -> tuple[Any, Any]:
             cell=t.cell, input_size=ds.num_features, hidden_size=t.hidden,
             num_outputs=ds.num_outputs, num_layers=t.layers, head=t.head, task=ds.task,
         )  # fmt: skip
-        cfg = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, min_steps=t.min_steps,
-                          lr=t.lr, jitter=t.jitter, seed=t.seed)  # fmt: skip
-        return spec, cfg
+        return spec, t.train_config()
     except ValueError as e:
         raise BadInput(f"[train]: {e}") from None
 
@@ -140,7 +137,8 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     import copy
 
     from edgegru.bundle import load_bundle, save_bundle
-    from edgegru.compress import DistillConfig, StructuredPruneConfig, distill, model_sizes, prune_
+    from edgegru.compress import Distillation, distill, model_sizes, prune_
+    from edgegru.compress.distill import teacher_provenance
     from edgegru.evaluate import evaluate
 
     c = ctx.config.compress
@@ -151,19 +149,18 @@ def compress_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         ctx.say("compress", f"{c.method} to H={h}")
         if c.method == "prune":
             bundle = copy.deepcopy(teacher)
-            prune_(bundle, StructuredPruneConfig(hidden_size=h, finetune_epochs=c.finetune_epochs),
-                   ds)  # fmt: skip
+            # distill = true: the trained model teaches the fine-tuning (`edgegru prune --distill`)
+            kd = c.distill_config()
+            objective = Distillation.from_config(teacher, kd) if c.distill else None
+            prune_(bundle, c.prune_config(h), ds, objective=objective)
+            if objective is not None and c.finetune_epochs:
+                bundle.provenance["compression"][-1]["teacher"] = teacher_provenance([teacher], kd)
             save_bundle(bundle, out)
             return bundle
         student = dataclasses.replace(teacher.spec, hidden_size=h, cell=c.cell or teacher.spec.cell,
                                       normalization=None)  # fmt: skip
         wide = round(c.widen * h)
-        cfg = DistillConfig(
-            prune_from=wide if wide > h else None,
-            train=dataclasses.replace(
-                DistillConfig().train, epochs=c.epochs, seed=ctx.config.train.seed
-            ),
-        )
+        cfg = c.distill_config(prune_from=wide if wide > h else None, seed=ctx.config.train.seed)
         return distill(teacher, student, ds, cfg, out).bundle
 
     curve = [{"hidden": teacher.spec.hidden_size, "model": "trained",
@@ -191,7 +188,7 @@ def quantize_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     from edgegru.bundle import load_bundle, save_bundle
     from edgegru.errors import BadInput
-    from edgegru.quantize import QuantizeConfig, quantize_
+    from edgegru.quantize import quantize_
     from edgegru.quantize.compare import compare
 
     q = ctx.config.quantize
@@ -201,10 +198,7 @@ def quantize_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     for scheme in q.schemes:
         ctx.say("quantize", scheme)
-        cfg = QuantizeConfig(
-            scheme=scheme, calib=q.calib, method=q.method, qat_epochs=q.qat_epochs,
-            weights=q.weights, head_bits=q.logits_bits,
-        )  # fmt: skip
+        cfg = q.quantize_config(scheme)
         bundle = copy.deepcopy(float_bundle)
         try:
             quantize_(bundle, cfg, ds)

@@ -5,7 +5,7 @@
       -> the cell lowering (int8) -> the head's input (int8)
       -> FULLY_CONNECTED @ head.y -> DEQUANTIZE -> y [1, O] float32
       (head.y int16: QUANTIZE int8 -> int16 first, a 16x8 FULLY_CONNECTED: these two run on
-      TFLite's builtin kernels after XNNPACK's partition; see QuantizeConfig.head_bits)
+      TFLite's builtin kernels after XNNPACK's partition; see QuantizeConfig.logits_bits)
 
 Inputs and outputs stay float32 (the runner and apps feed floats); the normalization is two
 float ops, not folded into the int8 weights, so the file's int8 weights are exactly the bundle's.

@@ -39,19 +39,25 @@ def test_prune_hidden_prints_before_and_after(cli, model, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for word in ("before", "after", "parameters", "float32 size", "int8 size", "test accuracy"):
         assert word in proc.stdout
-    assert load_bundle(tmp_path / "p").spec.hidden_size == 5
+    step = load_bundle(tmp_path / "p").provenance["compression"][-1]
+    assert step["config"]["hidden_size"] == 5
+    assert "teacher" not in step  # the labels alone by default, as the pipeline's [compress]
 
 
 def test_prune_params_json(cli, model, tmp_path):
     proc = cli("prune", str(model), "--params", "300", "--steps", "1", "--finetune-epochs", "1",
-               "--no-distill", "-o", str(tmp_path / "p"), "--json")  # fmt: skip
+               "--distill", "-o", str(tmp_path / "p"), "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["after"]["parameters"] <= 300 < result["before"]["parameters"]
     assert result["before"]["hidden_size"] == 12
     assert 0 <= result["after"]["accuracy"] <= 1
     bundle = load_bundle(tmp_path / "p")
-    assert bundle.provenance["compression"][0]["scheme"] == "structured"
+    step = bundle.provenance["compression"][0]
+    assert step["scheme"] == "structured"
+    # --distill: the unpruned model teaches, with DistillConfig's loss (the recipe's)
+    assert (step["teacher"]["hidden_size"], step["teacher"]["alpha"], step["teacher"]["mixup"]) == (
+        12, 1.0, 0.5)  # fmt: skip
 
 
 def test_prune_sparsity_json(cli, model, tmp_path):

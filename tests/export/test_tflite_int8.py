@@ -94,7 +94,7 @@ def test_full_integer_step_is_the_sequence_after_every_prefix(watch_small, head)
 
 def test_full_integer_graph_is_int8_and_one_xnnpack_partition(watch_small):  # noqa: F811
     """Every op between QUANTIZE and DEQUANTIZE is int8 but the 16x8 head (int16 logits,
-    QuantizeConfig.head_bits), weights per channel or per tensor, LOGISTIC / TANH at TFLite's
+    QuantizeConfig.logits_bits), weights per channel or per tensor, LOGISTIC / TANH at TFLite's
     fixed output scales, and XNNPACK takes the whole unrolled graph up to the head."""
     from ai_edge_litert.interpreter import Interpreter
 

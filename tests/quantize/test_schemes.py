@@ -58,7 +58,7 @@ def test_reference_matches_the_fake_quantized_model(watch_small):
     from edgegru.quantize.qgru import QuantGruModel
 
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
+    quantize_(b, QuantizeConfig(calib=64, logits_bits=8), watch_small)  # bounds in int8 steps
     X = np.ascontiguousarray(watch_small.test.X[:, :1])  # one step
     y_ref = predict_int8(b, X)
     blocks = per_tensor_blocks(b.quant.weight_scales, b.spec)  # static's per-tensor blocks
@@ -83,7 +83,7 @@ def test_float_mode_of_the_decomposed_gru_is_the_float_model(watch_small):
 
 def test_reference_requant_modes_and_lengths(watch_small):
     b = small_gru(watch_small, scale=0.3)
-    quantize_(b, QuantizeConfig(calib=64, head_bits=8), watch_small)  # bounds in int8 steps
+    quantize_(b, QuantizeConfig(calib=64, logits_bits=8), watch_small)  # bounds in int8 steps
     X = watch_small.test.X[:16]
     a = predict_int8(b, X, requant="reference")
     o = predict_int8(b, X, requant="optimized")
@@ -161,11 +161,11 @@ def test_lstm_fake_quant_model_tracks_the_integer_kernel_and_qat_runs(watch_smal
 
 
 def test_int16_logits_resolve_what_int8_logits_tie(watch_small):
-    """head_bits 16: the head is a 16x8 FULLY_CONNECTED (int16 logits, zero point 0) on the same
+    """logits_bits 16: the head is a 16x8 FULLY_CONNECTED (int16 logits, zero point 0) on the same
     int8 state; its logits are the int8 head's to within one int8 step, and never tie where the
     float logits differ (the basicmotions drop: int8 logits tied two near-tie windows)."""
     b = small_gru(watch_small, scale=0.3)
-    q8 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64, head_bits=8), watch_small)
+    q8 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64, logits_bits=8), watch_small)
     q16 = quantize_(copy.deepcopy(b), QuantizeConfig(calib=64), watch_small)
     y = q16.quant.activations["head.y"]
     assert (y.bits, y.zero_point) == (16, 0)

@@ -55,7 +55,7 @@ def _dataset(b, X):
 def _build(folder: Path, head: str = "last", layers: int = 1, logits_bits: int = 16) -> Built:
     b = A.bundle("gru", head=head, layers=layers)
     X, _ = A.data(b, n=48, T=6, seed=3)
-    qcfg = QuantizeConfig(scheme="static", calib=48, head_bits=logits_bits)
+    qcfg = QuantizeConfig(scheme="static", calib=48, logits_bits=logits_bits)
     q = quantize_(copy.deepcopy(b), qcfg, _dataset(b, X))
     files = {}
     for form, precision, layout in GRU_KINDS:
