@@ -10,8 +10,8 @@ the bundle's weights with the schema that ships with ``ai-edge-litert``, no Tens
 - ``runtime``: runs a file in LiteRT (tests, bench).
 
 Options (``ExportConfig.options``): ``layout`` = unrolled | loop (GRU full sequence), fused |
-lowered | unrolled (LSTM, peephole: ``lowerings/lstm_lowered.py``), ``steps_per_iteration``
-(GRU loop).
+lowered | unrolled (LSTM, peephole: ``lowerings/lstm_lowered.py``; int8-static:
+``lowerings/lstm_lowered_int8.py``), ``steps_per_iteration`` (GRU loop).
 """
 
 from __future__ import annotations
@@ -81,11 +81,6 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
         from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
 
         _check_static(bundle)
-        if bundle.spec.cell != "gru" and options.get("layout", "fused") != "fused":
-            raise BadInput(
-                f"layout={options['layout']} has no int8-static form for {bundle.spec.cell} "
-                "models yet (the int8 file uses the fused integer LSTM): export float32"
-            )
         if form == "step":
             built = build_step_int8(bundle, options, source)
         else:

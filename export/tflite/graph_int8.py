@@ -36,6 +36,7 @@ from edgegru.export.tflite.graph import (
 )
 from edgegru.export.tflite.lowerings import load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
+from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY, LOWERED
 from edgegru.types import ActQuant, Bundle
 
 
@@ -56,24 +57,27 @@ def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
 
 
 def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
+    from edgegru.quantize.reference_lstm_lowered import Int8LstmLoweredModel
     from edgegru.quantize.static import tolerance
 
     quant = bundle.quant
     assert quant is not None
-    stated = tolerance(quant, bundle.spec.cell)
+    lowered = isinstance(model, Int8LstmLoweredModel)
+    stated = tolerance(quant, bundle.spec.cell, LOWERED if lowered else None)
     return {
         # the max abs output error vs the float model the runner's check applies
         **({"tolerance": stated} if stated is not None else {}),
         "quantization": {
             "scheme": quant.scheme,
             "weights": "int8 symmetric per output channel, int32 bias"
-            if bundle.spec.cell == "gru"
+            + (", int8 peepholes per gate" if lowered and bundle.spec.cell == "peephole" else "")
+            if bundle.spec.cell == "gru" or lowered
             else "LSTM: int8 symmetric per gate tensor (the integer kernel reads one scale), "
             "int16 peepholes, int32 gate biases; head: int8 per output channel, int32 bias",
             "activations": "int8 per tensor (calibrated)",
             "logits": f"int{model.head.q_out.bits}",
             "state": "int8 h, int16 c (power-of-two scale)"
-            if bundle.spec.cell != "gru"
+            if bundle.spec.cell != "gru" and not lowered
             else "int8",
             "input": {"scale": model.q_input.scale, "zero_point": model.q_input.zero_point},
             "output": {
@@ -85,12 +89,23 @@ def _int8_details(bundle: Bundle, model: Int8GruModel) -> dict[str, Any]:
     }
 
 
+def _lowering(bundle: Bundle, options: dict[str, Any]) -> tuple[Any, Int8GruModel]:
+    """The cell's int8 lowering and the NumPy int8 model it writes (``layout=lowered`` /
+    ``unrolled`` of an LSTM: builtin int8 ops, ``lowerings/lstm_lowered_int8``)."""
+    from edgegru.export.tflite.lowerings.lstm_lowered_int8 import lowered_int8
+
+    lowered = lowered_int8(bundle.spec.cell, options)
+    if lowered is not None:
+        return lowered, build_reference(bundle, "lowered")
+    model = build_reference(bundle)  # raises BadInput without calibrated ranges
+    return load_int8().get(bundle.spec.cell), model
+
+
 def build_sequence_int8(
     bundle: Bundle, seq_len: int, options: dict[str, Any], source: str, with_lengths: bool = False
 ) -> Built:
-    model = build_reference(bundle)  # raises BadInput without calibrated ranges
     spec = bundle.spec
-    lowering = load_int8().get(spec.cell)
+    lowering, model = _lowering(bundle, options)
     m = ModelBuilder()
     g = m.subgraph("main")
     inputs, lengths = sequence_inputs(g, spec, seq_len, with_lengths)
@@ -104,9 +119,8 @@ def build_sequence_int8(
 
 
 def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
-    model = build_reference(bundle)
     spec = bundle.spec
-    lowering = load_int8().get(spec.cell)
+    lowering, model = _lowering(bundle, options)
     L, H = spec.num_layers, spec.hidden_size
     m = ModelBuilder()
     g = m.subgraph("main")
@@ -114,11 +128,24 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
     h_in = _unstack(g, "h", inputs["h"], L, H)
     outputs: dict[str, int] = {}
+    meta_extra: dict[str, Any] = {}
     if getattr(lowering, "float_states", False):  # LSTM: the fused op takes the float states
         c_in = _unstack(g, "c", inputs["c"], L, H)
         h_top, new = lowering.step(g, x_q, {"h": h_in, "c": c_in}, model)
         new_f = new["h"]
         outputs["c" + OUT_SUFFIX] = _stack(g, "c" + OUT_SUFFIX, new["c"], L, H)
+    elif getattr(lowering, "state_points", None):  # int8 states at these layer points
+        f_in = {"h": h_in, "c": _unstack(g, "c", inputs["c"], L, H)}
+        states = {
+            name: [q8.quantize(g, f"{name}{k}_q", t, layer.q[point]) for k, (t, layer) in
+                   enumerate(zip(f_in[name], model.layers, strict=True))]
+            for name, point in lowering.state_points.items()
+        }  # fmt: skip
+        h_top, new = lowering.step(g, x_q, states, model)
+        new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new["h"])]
+        c_new = [q8.dequantize(g, f"c{k}_new", c) for k, c in enumerate(new["c"])]
+        outputs["c" + OUT_SUFFIX] = _stack(g, "c" + OUT_SUFFIX, c_new, L, H)
+        meta_extra = {GRAPH_KEY: LOWERED}
     else:
         h_q = [
             q8.quantize(g, f"h{k}_q", h, layer.q["h"])
@@ -141,6 +168,7 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "runtime": "any: Interpreter or CompiledModel (no loop, no variable tensors)",
         "states": list(spec.state_names),
         **padding.fields("step", False),
+        **meta_extra,
     }
     if getattr(lowering, "float_states", False):
         from edgegru.export.tflite.lowerings.lstm_int8 import RUNTIME

@@ -171,6 +171,43 @@ def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -
     return q8.quantize(g, "pool", mean, model.q_pool)
 
 
+def pool_tops(
+    g: SubgraphBuilder, model: Int8GruModel, tops: list[int], lengths: Lengths | None,
+    details: dict,
+) -> Int8Pooled:  # fmt: skip
+    """What the head reads from the top layer's int8 h of every step of an unrolled recurrence:
+    the last h or the mean (with ``lengths``: of steps 0..n-1)."""
+    mean = model.head_kind == "mean"
+    if lengths is not None:
+        details["padding_how"] = PADDING_HOW["unrolled"]
+        pooled = unrolled_pool(g, tops, mean, lengths, _accumulate)
+        return Int8Pooled(_pool(g, model, pooled, lengths) if mean else pooled, details)
+    if not mean:
+        return Int8Pooled(tops[-1], details)
+    acc = None
+    for t, h in enumerate(tops):
+        acc = _accumulate(g, f"sum{t}", acc, h)
+    return Int8Pooled(_pool(g, model, acc, len(tops)), details)
+
+
+def loop_subgraphs(
+    m: ModelBuilder, g: SubgraphBuilder, names: list[str], init: list[int]
+) -> tuple[SubgraphBuilder, SubgraphBuilder, list[int], list[int], int]:
+    """A WHILE's cond and body subgraphs with their loop variables (``init``'s shapes, types and
+    int8 quantization) and the body's i + 1 (loop variable 0 is the int32 counter i)."""
+    cond, body = m.subgraph("cond"), m.subgraph("body")
+
+    def loop_vars(sg: SubgraphBuilder) -> list[int]:
+        return [
+            sg.tensor(n, g.shape_of(t), ops.g_dtype(g, t), quantization=g.quantization_of(t))
+            for n, t in zip(names, init, strict=True)
+        ]
+
+    cv, bv = loop_vars(cond), loop_vars(body)
+    i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
+    return cond, body, cv, bv, i_next
+
+
 class GruInt8Lowering:
     layouts = LAYOUTS
 
@@ -190,16 +227,7 @@ class GruInt8Lowering:
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
             _, tops = _run_steps(g, consts, [(gx_rz, gx_n, t, 0) for t in range(T)], h0)
-            if lengths is not None:
-                details["padding_how"] = PADDING_HOW["unrolled"]
-                pooled = unrolled_pool(g, tops, mean, lengths, _accumulate)
-                return Int8Pooled(_pool(g, model, pooled, lengths) if mean else pooled, details)
-            if not mean:
-                return Int8Pooled(tops[-1], details)
-            acc = None
-            for t, h in enumerate(tops):
-                acc = _accumulate(g, f"sum{t}", acc, h)
-            return Int8Pooled(_pool(g, model, acc, T), details)
+            return pool_tops(g, model, tops, lengths, details)
 
         wanted = options.get("steps_per_iteration") or default_steps_per_iteration(model)
         S = steps_per_iteration(T, int(wanted))
@@ -218,19 +246,8 @@ class GruInt8Lowering:
         lv = LoopVars(lengths, S, mean)
         init += [*lv.init(g, zero), rz2, n2]
         names += [*lv.names, "gx_rz2", "gx_n2"]
-        cond, body = m.subgraph("cond"), m.subgraph("body")
-
-        def loop_vars(sg: SubgraphBuilder) -> list[int]:
-            return [
-                sg.tensor(n, g.shape_of(t), ops.g_dtype(g, t), quantization=g.quantization_of(t))
-                for n, t in zip(names, init, strict=True)
-            ]
-
-        cv = loop_vars(cond)
+        cond, body, cv, bv, i_next = loop_subgraphs(m, g, names, init)
         lv.condition(cond, cv, names, N)
-
-        bv = loop_vars(body)
-        i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
         row_rz = ops.gather(body, "row_rz", bv[-2], bv[0])  # [1, S*2H] (builtin GATHER)
         row_n = ops.gather(body, "row_n", bv[-1], bv[0])  # [1, S*H]
         if S == 1:
