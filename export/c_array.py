@@ -274,7 +274,8 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
             "--precision int8-static or float32"
         )
     if bundle.spec.cell in ("lstm", "peephole") and "layout" not in cfg.options:
-        # TFLite Micro's fused LSTM takes no peepholes: builtin ops instead (lstm_lowered.py)
+        # TFLite Micro's fused LSTM takes no peepholes nor integer mode: builtin ops instead
+        # (lstm_lowered.py; int8-static: lstm_lowered_int8.py)
         cfg = dataclasses.replace(cfg, options={**cfg.options, "layout": "lowered"})
     with tempfile.TemporaryDirectory(prefix="edgegru-c-array-") as tmp:
         tfl = write_tflite(bundle, form, cfg, Path(tmp) / "model.tflite")

@@ -1,0 +1,122 @@
+"""Full-integer LSTM and peephole LSTM lowered to builtin int8 ops (``--option layout=lowered`` /
+``unrolled``: ``lowerings/lstm_lowered_int8.py``) on TFLite Micro and LiteRT: bit for bit the
+NumPy int8 reference of that graph (``quantize/reference_lstm_lowered.py``) in TFLite Micro's
+arithmetic on the ``tflm`` target, within one output step of its XNNPACK-arithmetic result
+under LiteRT (observed: bit-exact too), within the stated tolerance of the float model; with
+``lengths`` too; the CLI check names the reference difference; and on a trained basicmotions
+model the int8 files keep the float model's accuracy."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgegru.export import ExportConfig, export, read_manifest
+from edgegru.quantize import QuantizeConfig, quantize_
+from edgegru.quantize.reference import predict_int8
+from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY, LOWERED
+from edgegru.reference import reference_forward
+from edgegru.targets import make_target
+from edgegru.targets.config import RunConfig
+from tests.targets import artifacts as A
+from tests.targets.test_tflm import _dataset
+
+CFG = RunConfig(warmup=0, runs=2, timeout_s=600)
+FILES = (("sequence", "lowered"), ("sequence", "unrolled"), ("step", "lowered"))
+
+
+def _quantized(cell: str, head: str, layers: int):
+    b = A.bundle(cell, head=head, layers=layers)
+    X, _ = A.data(b, n=48, T=6, seed=3)
+    q = quantize_(copy.deepcopy(b), QuantizeConfig(scheme="static", calib=48), _dataset(b, X))
+    return b, q, X[:8]
+
+
+def _export(q, folder: Path, form: str, layout: str, lengths: bool = False) -> Path:
+    cfg = ExportConfig(formats=("tflite",), forms=(form,), precision="int8-static",
+                       lengths=lengths, options={"layout": layout})  # fmt: skip
+    (artifact,) = export(q, cfg, folder / f"{form}-{layout}")
+    return Path(artifact.path)
+
+
+@pytest.mark.parametrize(("cell", "head"), [("lstm", "last"), ("peephole", "mean")])
+def test_lowered_int8_lstm_is_bit_exact_on_tflm_and_litert(tmp_path, cell, head):
+    b, q, X = _quantized(cell, head, layers=2)
+    np.savez(tmp_path / "data.npz", X=X)
+    float_ref = reference_forward(b.spec, b.weights, X)
+    ref = {m: predict_int8(q, X, None, m, graph=LOWERED) for m in ("tflm", "xnnpack")}
+    s_y = q.quant.activations["head.y"].scale
+    files = [_export(q, tmp_path, form, layout) for form, layout in FILES]
+    for target_name, mode in (("tflm", "tflm"), ("local", "xnnpack")):
+        with make_target(target_name) as target:
+            for path in files:
+                r = target.run(path, Path(f"{path}.json"), tmp_path / "data.npz", CFG)
+                y = np.array(r["outputs"], np.float32)
+                manifest = read_manifest(path)
+                assert manifest.details[GRAPH_KEY] == LOWERED
+                assert np.abs(y - float_ref).max() <= manifest.details["tolerance"], path
+                if target_name == "tflm":
+                    np.testing.assert_array_equal(y, ref["tflm"], err_msg=str(path))
+                    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in r["mcu"]["ops"]
+                    assert r["mcu"]["arena_bytes"] > 0
+                else:
+                    assert np.abs(y - ref[mode]).max() <= s_y * (1 + 1e-4), path
+
+
+def test_lowered_int8_lstm_with_lengths_on_tflm(tmp_path):
+    """The WHILE stops after n iterations, unrolled GATHERs step n-1: the masked reference's
+    answer bit for bit."""
+    b, q, _ = _quantized("peephole", "mean", layers=1)
+    X, lengths = A.data(b, n=6, T=6, seed=5, lengths=True)
+    np.savez(tmp_path / "data.npz", X=X, lengths=lengths)
+    expected = predict_int8(q, X, lengths, "tflm", graph=LOWERED)
+    with make_target("tflm") as target:
+        for layout in ("lowered", "unrolled"):
+            path = _export(q, tmp_path, "sequence", layout, lengths=True)
+            r = target.run(path, Path(f"{path}.json"), tmp_path / "data.npz", CFG)
+            np.testing.assert_array_equal(np.array(r["outputs"], np.float32), expected, layout)
+
+
+def test_cli_check_reports_the_lowered_reference_difference(cli, tmp_path):
+    from edgegru.bundle import save_bundle
+
+    b, q, X = _quantized("lstm", "last", layers=1)
+    save_bundle(q, tmp_path / "int8")
+    np.savez(tmp_path / "data.npz", X=X, y=np.arange(len(X)) % b.spec.num_outputs)
+    step = _export(q, tmp_path, "step", "lowered")
+    data = str(tmp_path / "data.npz")
+    proc = cli("check", str(step), "--target", "tflm", "--data", data, "--test-data", data,
+               "--runs", "2", "--warmup", "0", "--json",
+               "--reference", str(tmp_path / "int8"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)["rows"][0]
+    assert row["int8_reference_max_abs_diff"] == 0.0 and row["mcu"]["arena_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_lowered_int8_lstm_keeps_accuracy_on_basicmotions(tmp_path):
+    """Trained LSTM and peephole on basicmotions (40 test windows): the int8 lowered file on
+    TFLite Micro is the tflm-mode reference bit for bit, and within 5 points of the float
+    model's accuracy."""
+    from edgegru.datasets import load_dataset
+    from edgegru.evaluate import predict
+    from edgegru.train import TrainConfig, train
+    from edgegru.types import ModelSpec
+
+    ds = load_dataset("basicmotions")
+    np.savez(tmp_path / "data.npz", X=ds.test.X, y=ds.test.y)
+    for cell in ("lstm", "peephole"):
+        spec = ModelSpec(cell, ds.num_features, 16, ds.num_outputs)
+        b = train(spec, ds, TrainConfig(epochs=40, seed=0, min_steps=0), tmp_path / cell).bundle
+        q = quantize_(copy.deepcopy(b), QuantizeConfig(scheme="static"), ds)
+        float_acc = float(np.mean(predict(b, ds.test).argmax(1) == ds.test.y))
+        path = _export(q, tmp_path / cell, "sequence", "lowered")
+        with make_target("tflm") as target:
+            r = target.run(path, Path(f"{path}.json"), tmp_path / "data.npz", CFG)
+        y = np.array(r["outputs"], np.float32)
+        np.testing.assert_array_equal(y, predict_int8(q, ds.test.X, None, "tflm", graph=LOWERED))
+        assert float(np.mean(y.argmax(1) == ds.test.y)) >= float_acc - 0.05, cell
