@@ -97,7 +97,6 @@ def test_cli_check_reports_the_lowered_reference_difference(cli, tmp_path):
     assert row["int8_reference_max_abs_diff"] == 0.0 and row["mcu"]["arena_bytes"] > 0
 
 
-@pytest.mark.slow
 def test_lowered_int8_lstm_keeps_accuracy_on_basicmotions(tmp_path):
     """Trained LSTM and peephole on basicmotions (40 test windows): the int8 lowered file on
     TFLite Micro is the tflm-mode reference bit for bit, and within 5 points of the float
