@@ -119,3 +119,39 @@ def test_lowered_int8_lstm_keeps_accuracy_on_basicmotions(tmp_path):
         y = np.array(r["outputs"], np.float32)
         np.testing.assert_array_equal(y, predict_int8(q, ds.test.X, None, "tflm", graph=LOWERED))
         assert float(np.mean(y.argmax(1) == ds.test.y)) >= float_acc - 0.05, cell
+
+
+PIPELINE = """
+[data]
+dataset = "basicmotions"
+[train]
+cell = "peephole"
+hidden = 4
+epochs = 2
+min_steps = 0
+[compress]
+enabled = false
+[quantize]
+schemes = ["static"]
+[export]
+formats = ["tflite"]
+[check]
+emulated = "off"
+targets = ["local", "tflm"]
+limit = 8
+runs = 5
+warmup = 1
+"""
+
+
+@pytest.mark.slow
+def test_pipeline_checks_the_lowered_int8_peephole_on_tflm(cli, tmp_path):
+    """With tflm among the targets the pipeline exports the LSTM files lowered, int8 included,
+    and checks them there: bit-exact with the lowered reference on TFLite Micro and LiteRT."""
+    (tmp_path / "c.toml").write_text(PIPELINE)
+    proc = cli("pipeline", str(tmp_path / "c.toml"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())["stages"]["check"]
+    int8 = [r for r in rows["outputs"]["rows"] if r["precision"] == "int8-static"]
+    assert sorted(r["target"] for r in int8) == ["local", "local", "tflm", "tflm"]
+    assert all(r["int8_reference_max_abs_diff"] == 0.0 and not r["failures"] for r in int8)
