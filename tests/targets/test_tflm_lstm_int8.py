@@ -121,34 +121,17 @@ def test_lowered_int8_lstm_keeps_accuracy_on_basicmotions(tmp_path):
         assert float(np.mean(y.argmax(1) == ds.test.y)) >= float_acc - 0.05, cell
 
 
-PIPELINE = """
-[data]
-dataset = "basicmotions"
-[train]
-cell = "peephole"
-hidden = 4
-epochs = 2
-min_steps = 0
-[compress]
-enabled = false
-[quantize]
-schemes = ["static"]
-[export]
-formats = ["tflite"]
-[check]
-emulated = "off"
-targets = ["local", "tflm"]
-limit = 8
-runs = 5
-warmup = 1
-"""
-
-
 @pytest.mark.slow
 def test_pipeline_checks_the_lowered_int8_peephole_on_tflm(cli, tmp_path):
     """With tflm among the targets the pipeline exports the LSTM files lowered, int8 included,
     and checks them there: bit-exact with the lowered reference on TFLite Micro and LiteRT."""
-    (tmp_path / "c.toml").write_text(PIPELINE)
+    from tests.test_pipeline import TINY
+
+    text = (TINY.replace("hidden = 4", 'cell = "peephole"\nhidden = 4')
+            .replace('schemes = ["dynamic"]', 'schemes = ["static"]')
+            .replace('formats = ["onnx", "tflite"]', 'formats = ["tflite"]')
+            .replace("[check]", '[check]\ntargets = ["local", "tflm"]\nlimit = 8'))  # fmt: skip
+    (tmp_path / "c.toml").write_text(text)
     proc = cli("pipeline", str(tmp_path / "c.toml"), "-o", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((tmp_path / "o" / "results.json").read_text())["stages"]["check"]
