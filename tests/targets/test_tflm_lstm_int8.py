@@ -138,3 +138,21 @@ def test_pipeline_checks_the_lowered_int8_peephole_on_tflm(cli, tmp_path):
     int8 = [r for r in rows["outputs"]["rows"] if r["precision"] == "int8-static"]
     assert sorted(r["target"] for r in int8) == ["local", "local", "tflm", "tflm"]
     assert all(r["int8_reference_max_abs_diff"] == 0.0 and not r["failures"] for r in int8)
+
+
+def test_bundle_calibrated_without_the_lowered_points_is_bad_input(cli, tmp_path):
+    """A bundle quantized before the lowered graph had points: one line, exit 2, no file."""
+    import dataclasses
+
+    from edgegru.bundle import save_bundle
+    from edgegru.quantize.points import lstm_lowered_points
+
+    _, q, _ = _quantized("peephole", "last", layers=1)
+    old = {n: a for n, a in q.quant.activations.items() if n not in lstm_lowered_points(q.spec)}
+    save_bundle(dataclasses.replace(q, quant=dataclasses.replace(q.quant, activations=old)),
+                tmp_path / "old")  # fmt: skip
+    proc = cli("export", str(tmp_path / "old"), "--format", "tflite", "--option",
+               "layout=lowered", "-o", str(tmp_path / "out"))  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--scheme static" in proc.stderr
+    assert not list(tmp_path.glob("out/*.tflite"))
