@@ -4,7 +4,8 @@ NumPy int8 reference of that graph (``quantize/reference_lstm_lowered.py``) in T
 arithmetic on the ``tflm`` target, within one output step of its XNNPACK-arithmetic result
 under LiteRT (observed: bit-exact too), within the stated tolerance of the float model; with
 ``lengths`` too; the CLI check names the reference difference; and on a trained basicmotions
-model the int8 files keep the float model's accuracy."""
+model the int8 files keep the float model's accuracy. Also: GRU ``loop`` files with ``lengths``
+(two steps per iteration) run on TFLite Micro."""
 
 from __future__ import annotations
 
@@ -156,3 +157,26 @@ def test_bundle_calibrated_without_the_lowered_points_is_bad_input(cli, tmp_path
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "--scheme static" in proc.stderr
     assert not list(tmp_path.glob("out/*.tflite"))
+
+
+def test_gru_loop_files_with_lengths_run_on_tflm(tmp_path):
+    """Two steps per WHILE iteration with ``lengths`` (the iteration count and the last step's
+    place come from constant tables: TFLite Micro has no int32 FLOOR_DIV / FLOOR_MOD): the
+    float file matches the masked float model, the int8 file the reference bit for bit."""
+    b = A.bundle("gru", head="mean")
+    X, lengths = A.data(b, n=6, T=6, seed=5, lengths=True)
+    q = quantize_(copy.deepcopy(b), QuantizeConfig(scheme="static", calib=6), _dataset(b, X))
+    np.savez(tmp_path / "data.npz", X=X, lengths=lengths)
+    expected = {"float32": reference_forward(b.spec, b.weights, X, lengths),
+                "int8-static": predict_int8(q, X, lengths, "tflm")}  # fmt: skip
+    with make_target("tflm") as target:
+        for precision, source in (("float32", b), ("int8-static", q)):
+            cfg = ExportConfig(formats=("tflite",), forms=("sequence",), precision=precision,
+                               lengths=True, options={"layout": "loop"})  # fmt: skip
+            (artifact,) = export(source, cfg, tmp_path / precision)
+            assert artifact.details["steps_per_iteration"] == 2
+            path = Path(artifact.path)
+            y = np.array(target.run(path, Path(f"{path}.json"), tmp_path / "data.npz",
+                                    CFG)["outputs"], np.float32)  # fmt: skip
+            assert np.abs(y - expected[precision]).max() <= (1e-4 if precision == "float32"
+                                                             else 0.0), precision  # fmt: skip

@@ -251,7 +251,7 @@ class LoopVars:
     def init(self, g: SubgraphBuilder, zero: int) -> list[int]:
         if self.lengths is None:
             return []
-        # one step per iteration: n itself (TFLite Micro's FLOOR_DIV / FLOOR_MOD take floats only)
+        # one step per iteration: n itself (no table lookup)
         n_iter = self.lengths.n if self.S == 1 else self.lengths.iterations(self.S)
         return [n_iter, *[zero] * (self.S - 1)]
 
