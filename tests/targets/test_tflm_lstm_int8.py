@@ -219,3 +219,13 @@ def test_every_tflite_file_of_every_cell_runs_on_tflm(tmp_path):
                         assert r["mcu"]["arena_bytes"] > 0
                         cases += 1
     assert cases == 3 * (2 * 2 * 2 + 2)  # per cell: 2 layouts x 2 lengths x 2 precisions + 2 step
+
+
+def test_int8_lstm_c_array_is_lowered_for_tflite_micro(tmp_path):
+    """The c-array of an int8-static LSTM picks layout=lowered itself (the fused integer LSTM
+    does not run on TFLite Micro), sequence and step."""
+    _, q, _ = _quantized("lstm", "last", layers=1)
+    cfg = ExportConfig(formats=("c-array",), forms=("sequence", "step"), precision="int8-static")
+    for art in export(q, cfg, tmp_path):
+        assert art.details[GRAPH_KEY] == LOWERED and art.details["arena_bytes"] > 0
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in art.details["ops"]
