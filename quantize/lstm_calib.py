@@ -11,7 +11,8 @@ h becomes an int8 (scale, zero point) like every other point (``cfg.method``); c
 kernel's int16 power-of-two scale from its max |c| (``lstm_kernels.cell_scale_exponent``;
 a clipped cell state would saturate the recurrence, so c takes the full range). The points of
 the lowered int8 graph (``points.lstm_lowered_points``: gates, f c, i g, the int8 cell state,
-peephole products) are observed in the same pass and become int8 points like h.
+peephole products) are observed in the same pass and become int8 points like h (the int8 cell
+state's range is then fitted to the outputs: ``lstm_cell_range``).
 """
 
 from __future__ import annotations
@@ -31,16 +32,6 @@ from edgegru.quantize.points import (
     static_points,
 )
 from edgegru.types import ActQuant, Bundle
-
-# The int8 cell state of the lowered graph (and f (.) c, never larger) keeps at most [-8, 8]:
-# its int8 TANH saturates from |c| ~ 3.1 on, so beyond 8 c changes h only through a peephole
-# (whose sigmoid saturates too), while a range as wide as a long sequence's c (measured: [-73, 42]
-# on a basicmotions peephole-16) makes the LSB (0.45) larger than most i (.) g increments, which
-# then round away every step. Measured there (NumPy int8 reference, 40 test windows): accuracy
-# 0.70 with the full range, 0.90 with [-8, 8] = the float model's; [-4, 4] also 0.90, [-2, 2]
-# 0.875, [-16, 16] 0.75.
-INT8_CELL_LIMIT = 8.0
-LIMITED = ("cell", "fc")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -137,9 +128,6 @@ def calibrate_lstm(
         obs = observers[name]
         if name.endswith(".c"):  # int16, power of two, zero point 0
             act[name] = ActQuant(2.0 ** cell_scale_exponent(max(-obs.lo, obs.hi)), 0)
-        elif name.rsplit(".", 1)[-1] in LIMITED:
-            lo, hi = obs.range(cfg.method, cfg.percentile)
-            act[name] = act_quant(max(lo, -INT8_CELL_LIMIT), min(hi, INT8_CELL_LIMIT))
         else:
             act[name] = act_quant(*obs.range(cfg.method, cfg.percentile))
     assert pool_point(spec) in act and input_point(0) in act

@@ -35,6 +35,12 @@ def static_params(
         activations=act,
         calibration=record,
     )
+    if bundle.spec.cell in LSTM_CELLS:  # the lowered int8 graph's cell range, by its outputs
+        from edgegru.quantize.lstm_cell_range import fit_cell_range
+
+        act, limit = fit_cell_range(bundle, params, X, lengths)
+        params = dataclasses.replace(params, activations=act)
+        record["int8_cell_limit"] = limit  # None: the calibrated range
     params.calibration.update(calibration_errors(bundle, params, X, lengths))
     return params
 

@@ -182,6 +182,7 @@ def test_gru_loop_files_with_lengths_run_on_tflm(tmp_path):
                                                              else 0.0), precision  # fmt: skip
 
 
+@pytest.mark.slow
 def test_every_tflite_file_of_every_cell_runs_on_tflm(tmp_path):
     """Every TFLite file the exporter makes for GRU, LSTM and peephole (LSTM cells lowered),
     float32 and int8-static, each sequence layout with and without ``lengths`` and the step form,
