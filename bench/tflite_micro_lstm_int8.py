@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 
 from bench.tflite import BURST, N_IN, T, interpreter
 from bench.timing import interleaved, write_results
+from edgegru.quantize.lstm_cell_range import CELL_LIMITS, limited_cell_range
 
 CELLS = ("lstm", "peephole")
 HIDDEN = 16
@@ -58,12 +60,21 @@ def on_dataset(name: str, cell: str, work: Path) -> dict[str, Any]:
 
     y_float = predict(b, test)
     ref = predict_int8(q, test.X, test.lengths, "tflm", graph=LOWERED)
+    # the int8 cell range calibration chose (lstm_cell_range) against each candidate: the
+    # lowered reference's test accuracy with the calibrated range and each fixed limit
+    by_limit, calibrated = {}, _calibrated(b, ds)
+    for limit in (None, *CELL_LIMITS):
+        act = {**q.quant.activations, **limited_cell_range(calibrated, limit)}
+        qa = dataclasses.replace(q, quant=dataclasses.replace(q.quant, activations=act))
+        y = predict_int8(qa, test.X, test.lengths, "tflm", graph=LOWERED)
+        by_limit["calibrated" if limit is None else f"{limit:g}"] = accuracy(y)
     out: dict[str, Any] = {
         "dataset": name, "cell": cell, "hidden": HIDDEN, "windows": len(test.X),
         "variable_length": test.lengths is not None, "float_accuracy": accuracy(y_float),
         "fused_int8_reference_accuracy": accuracy(
             predict_int8(q, test.X, test.lengths, "xnnpack")),
-        "files": {},
+        "files": {}, "int8_cell_limit": q.quant.calibration.get("int8_cell_limit"),
+        "lowered_accuracy_by_cell_limit": by_limit,
     }  # fmt: skip
     data = work / "test.npz"
     arrays = {"X": test.X, "y": test.y}
@@ -86,6 +97,17 @@ def on_dataset(name: str, cell: str, work: Path) -> dict[str, Any]:
                 "bit_exact_windows": int((y == ref).all(axis=1).sum()),
             }  # fmt: skip
     return out
+
+
+def _calibrated(b, ds) -> dict:
+    """The activations as calibrated, before the cell range is fitted (``static_params`` without
+    ``fit_cell_range``)."""
+    from edgegru.quantize.calibrate import calibrate, calibration_sample
+    from edgegru.quantize.config import QuantizeConfig
+
+    cfg = QuantizeConfig(scheme="static")
+    X, lengths, _ = calibration_sample(ds, cfg)
+    return calibrate(b, X, lengths, cfg)
 
 
 def _builtin(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
@@ -145,6 +167,19 @@ def dataset_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def cell_limit_table(rows: list[dict[str, Any]]) -> str:
+    limits = ["calibrated", *(f"{c:g}" for c in CELL_LIMITS)]
+    out = ["| dataset | cell | float | " + " | ".join(f"int8 c range {lim}" for lim in limits)
+           + " | chosen by calibration |", "|---" * (len(limits) + 4) + "|"]  # fmt: skip
+    for r in rows:
+        acc = r["lowered_accuracy_by_cell_limit"]
+        chosen = r["int8_cell_limit"]
+        out.append(f"| {r['dataset']} | {r['cell']}-{r['hidden']} | {r['float_accuracy']:.3f} | "
+                   + " | ".join(f"{acc[lim]:.3f}" for lim in limits)
+                   + f" | {'calibrated' if chosen is None else f'{chosen:g}'} |")  # fmt: skip
+    return "\n".join(out)
+
+
 def table(name: str, w: dict[str, Any]) -> str:
     rows = [f"**{name}**", "", "| file | runtime | KB | median us | p90 us | x fused | "
             "LSB vs NumPy |", "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -159,7 +194,7 @@ def table(name: str, w: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--datasets", default="basicmotions,japanesevowels")
+    ap.add_argument("--datasets", default="basicmotions,japanesevowels,watch")
     args = ap.parse_args(argv)
     results: dict[str, Any] = {"runs": args.runs, "datasets": [], "workloads": {}}
     with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
@@ -167,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             for cell in CELLS:
                 results["datasets"].append(on_dataset(name, cell, Path(tmp) / name / cell))
     print(dataset_table(results["datasets"]), "\n")
+    print(cell_limit_table(results["datasets"]), "\n")
     for cell in CELLS:
         name = f"{cell} h64 (T={T}, I={N_IN})"
         results["workloads"][name] = latency(cell, args.runs)

@@ -28,7 +28,7 @@ CELL_LIMITS = (4.0, 8.0, 16.0, 32.0)
 LIMITED = ("cell", "fc")
 
 
-def _limited(act: dict[str, ActQuant], limit: float | None) -> dict[str, ActQuant]:
+def limited_cell_range(act: dict[str, ActQuant], limit: float | None) -> dict[str, ActQuant]:
     """The activations with every layer's cell and fc range clipped to [-limit, limit]."""
     if limit is None:
         return act
@@ -58,7 +58,7 @@ def fit_cell_range(
     )
     best: tuple[float, float | None, dict[str, ActQuant]] | None = None
     for limit in (None, *(c for c in CELL_LIMITS if c < widest)):
-        act = _limited(params.activations, limit)
+        act = limited_cell_range(params.activations, limit)
         q = dataclasses.replace(bundle, quant=dataclasses.replace(params, activations=act))
         y = predict_int8(q, X, lengths, "xnnpack", graph="lowered")
         err = float(np.mean((y - y_f) ** 2))
