@@ -188,6 +188,10 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "lowered ones under LiteRT's Interpreter (XNNPACK) and its builtin kernels; \"LSB vs "
      "NumPy\" against the reference in that runtime's arithmetic.",
      lambda d: [tflite_micro_lstm_int8.dataset_table(d["datasets"]), "",
+                "The lowered file's accuracy (NumPy reference in TFLite Micro arithmetic, the "
+                "test split) with the int8 cell state's range as calibrated and clipped to each "
+                "candidate limit, and the one calibration chose by the outputs on its sample:", "",
+                tflite_micro_lstm_int8.cell_limit_table(d["datasets"]), "",
                 *_workloads(d, tflite_micro_lstm_int8.table)]),
     ("compress", "Compression",
      "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
