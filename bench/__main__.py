@@ -32,6 +32,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
      ["--runs", "30", "--repeats", "1"]),
     ("bench.tflite_micro", "TFLite Micro: LSTM lowered to builtin ops vs the fused op; arenas",
      ["--runs", "20"]),
+    ("bench.tflite_micro_lstm_int8", "TFLite Micro: int8 LSTM / peephole lowered to builtin "
+     "ops; lowered vs fused int8 on LiteRT", ["--runs", "20", "--datasets", "basicmotions"]),
 ]  # fmt: skip
 # bench.compress trains dozens of models on `watch` (an hour on 2 cores): run it on its own,
 # `python -m bench.compress --seeds 0,1,2`; its results are in bench/results/compress.json.

@@ -20,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import onnx, onnx_int8, sweep, tflite, tflite_int8, tflite_lstm_int8, tflite_micro
+from bench import (
+    onnx,
+    onnx_int8,
+    sweep,
+    tflite,
+    tflite_int8,
+    tflite_lstm_int8,
+    tflite_micro,
+    tflite_micro_lstm_int8,
+)
 from bench.timing import RESULTS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -167,6 +176,23 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "[microcontrollers.md](microcontrollers.md)) as int8 files on TFLite Micro.",
      lambda d: [*_workloads(d, tflite_micro.table),
                 *([tflite_micro.goal_table(d["goal"]), ""] if "goal" in d else [])]),
+    ("tflite_micro_lstm_int8", "TFLite Micro: int8 LSTM lowered to builtin ops",
+     "python -m bench.tflite_micro_lstm_int8 --runs 200",
+     "An LSTM-16 and a peephole-16 trained on each dataset (seed 0, training defaults), "
+     "static-quantized with the defaults, exported int8-static with `--option layout=lowered` "
+     "(sequence: a WHILE loop, with the `lengths` input on variable-length data; step) and run "
+     "on the `tflm` target over the whole test split: arena, flash, accuracy next to the float "
+     "model's and the fused integer LSTM's (NumPy reference), and the windows bit-exact with "
+     "the NumPy reference of the lowered graph in TFLite Micro arithmetic. Then workload P's "
+     "shape (random weights, calibrated on random-normal input): the fused int8 file vs the "
+     "lowered ones under LiteRT's Interpreter (XNNPACK) and its builtin kernels; \"LSB vs "
+     "NumPy\" against the reference in that runtime's arithmetic.",
+     lambda d: [tflite_micro_lstm_int8.dataset_table(d["datasets"]), "",
+                "The lowered file's accuracy (NumPy reference in TFLite Micro arithmetic, the "
+                "test split) with the int8 cell state's range as calibrated and clipped to each "
+                "candidate limit, and the one calibration chose by the outputs on its sample:", "",
+                tflite_micro_lstm_int8.cell_limit_table(d["datasets"]), "",
+                *_workloads(d, tflite_micro_lstm_int8.table)]),
     ("compress", "Compression",
      "python -m bench.compress --seeds 0,1,2 && python -m bench.compress --collect",
      "GRU students of a GRU-128 teacher on `watch` (held-out subjects 8-10), per seed: trained "

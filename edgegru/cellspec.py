@@ -52,13 +52,17 @@ class CellSpec:
     int8_logits_bits: int = 8  # the full-integer head's default output width
     # the TFLite layout a TFLite Micro file (c-array) is written in unless asked; None: the default
     tflm_layout: str | None = None
-    tflm_int8: bool = True  # TFLite Micro runs the int8-static TFLite file of this cell
 
     def __post_init__(self) -> None:
         if self.int8 is not None and self.int8 not in INT8_IMPLEMENTATIONS:
             raise ValueError(f"cell {self.name}: unknown int8 implementation {self.int8!r}")
         if self.int8_logits_bits not in (8, 16):
             raise ValueError(f"cell {self.name}: int8 logits are 8 or 16 bits")
+
+    @property
+    def peepholes(self) -> bool:
+        """The cell has diagonal peephole vectors p_i, p_f, p_o (``weight_peep``)."""
+        return any(t.name == "weight_peep" for t in self.unit_tensors)
 
 
 CELL_SPECS: Registry[CellSpec] = Registry("cell")
@@ -97,8 +101,9 @@ LSTM = register(
         onnx_op="LSTM",
         torch_module="LSTM",
         int8=INTEGER_LSTM,  # TFLite's integer LSTM keeps int8 logits
-        tflm_layout="lowered",  # builtin ops (lstm_lowered.py): docs/microcontrollers.md
-        tflm_int8=False,  # its int8 file is the fused integer LSTM, which TFLite Micro cannot run
+        # TFLite Micro's fused LSTM takes no peepholes nor integer mode: builtin ops, float32
+        # (lstm_lowered.py) and int8-static (lstm_lowered_int8.py); docs/microcontrollers.md
+        tflm_layout="lowered",
     )
 )
 # The LSTM with diagonal peepholes p_i, p_f, p_o (rows of [3, H]; TFLite's integer LSTM keeps

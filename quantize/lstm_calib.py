@@ -9,7 +9,10 @@ observed too (``points.LSTM_OBSERVED``) for the record: the kernel holds them in
 
 h becomes an int8 (scale, zero point) like every other point (``cfg.method``); c becomes the
 kernel's int16 power-of-two scale from its max |c| (``lstm_kernels.cell_scale_exponent``;
-a clipped cell state would saturate the recurrence, so c takes the full range).
+a clipped cell state would saturate the recurrence, so c takes the full range). The points of
+the lowered int8 graph (``points.lstm_lowered_points``: gates, f c, i g, the int8 cell state,
+peephole products) are observed in the same pass and become int8 points like h (the int8 cell
+state's range is then fitted to the outputs: ``lstm_cell_range``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import numpy as np
 from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.lstm_kernels import GATE_INTEGER_BITS, cell_scale_exponent
 from edgegru.quantize.observers import Observer, act_quant
-from edgegru.quantize.points import LSTM_OBSERVED, input_point, pool_point, static_points
+from edgegru.quantize.points import (
+    LSTM_OBSERVED,
+    input_point,
+    lstm_lowered_points,
+    pool_point,
+    static_points,
+)
 from edgegru.types import ActQuant, Bundle
 
 
@@ -44,20 +53,30 @@ def lstm_layer_float(
     c = np.zeros((B, H), np.float32)
     out = np.empty((B, T, H), np.float32)
     for t in range(T):
-        pre = xw[:, t] + h @ R.T
+        gh = h @ R.T
+        pre = xw[:, t] + gh
+        lowered = {"gx": xw[:, t], "gh": gh, "pre": pre}  # the lowered int8 graph's points
         pi, pf, pg, po = (pre[:, j * H : (j + 1) * H] for j in range(4))
         if P is not None:
-            pi, pf = pi + P[0] * c, pf + P[1] * c
+            lowered |= {"ci": P[0] * c, "cf": P[1] * c}
+            pi, pf = pi + lowered["ci"], pf + lowered["cf"]
+            lowered |= {"pi": pi, "pf": pf}
         i, f, g = _sigmoid(pi), _sigmoid(pf), np.tanh(pg)
+        lowered |= {"fc": f * c, "ig": i * g}
         c = (f * c + i * g).astype(np.float32)
+        lowered["cell"] = c
         if P is not None:
-            po = po + P[2] * c
+            lowered["co"] = P[2] * c
+            po = po + lowered["co"]
+            lowered["po"] = po
         h = (_sigmoid(po) * np.tanh(c)).astype(np.float32)
         if hook is not None:
             for name, v in zip(LSTM_OBSERVED, (pi, pf, pg, po), strict=True):
                 hook(f"l{k}.{name}", v, t)
             hook(f"l{k}.c", c, t)
             hook(f"l{k}.h", h, t)
+            for name, v in lowered.items():
+                hook(f"l{k}.{name}", v, t)
         out[:, t] = h
     return out
 
@@ -105,7 +124,7 @@ def calibrate_lstm(
         y = pooled @ w["head.weight"].T + w["head.bias"]
         hook("head.y", y)
     act: dict[str, ActQuant] = {}
-    for name in static_points(spec):
+    for name in [*static_points(spec), *lstm_lowered_points(spec)]:
         obs = observers[name]
         if name.endswith(".c"):  # int16, power of two, zero point 0
             act[name] = ActQuant(2.0 ** cell_scale_exponent(max(-obs.lo, obs.hi)), 0)

@@ -49,6 +49,24 @@ def integer_lstm(spec: ModelSpec) -> bool:
     """The cell's full-integer form is TFLite's integer LSTM kernel (qlstm, reference_lstm);
     otherwise the GRU's op-for-op int8 graph (qgru, reference)."""
     return spec.cell_spec.int8 == INTEGER_LSTM
+# LSTM / peephole lowered to builtin int8 ops (``reference_lstm_lowered``, ``layout=lowered``):
+# every intermediate tensor of that graph needs its own int8 scale; h is ``l{k}.h`` above.
+LSTM_LOWERED_POINTS: tuple[str, ...] = (
+    "gx",  # input projection of all four gates: W x + b_ih + b_hh
+    "gh",  # recurrent projection R h
+    "pre",  # gx + gh, the four gates' pre-activations (one tensor, one scale)
+    "fc",  # f (.) c
+    "ig",  # i (.) g
+    "cell",  # c' = f (.) c + i (.) g: the int8 cell state, one scale in and out
+)
+LSTM_LOWERED_PEEPHOLE_POINTS: tuple[str, ...] = (
+    "ci",  # p_i (.) c
+    "cf",  # p_f (.) c
+    "pi",  # pre_i + p_i (.) c
+    "pf",  # pre_f + p_f (.) c
+    "co",  # p_o (.) c'
+    "po",  # pre_o + p_o (.) c'
+)
 
 
 def check_static_supported(spec: ModelSpec) -> None:
@@ -73,6 +91,14 @@ def static_points(spec: ModelSpec) -> list[str]:
         names.append("head.pool")  # mean over time of the top layer's h
     names.append("head.y")  # the logits (regression outputs), dequantized at the end
     return names
+
+
+def lstm_lowered_points(spec: ModelSpec) -> list[str]:
+    """The extra points of the lowered int8 LSTM graph (calibrated with the others)."""
+    per_layer = LSTM_LOWERED_POINTS
+    if spec.cell_spec.peepholes:
+        per_layer += LSTM_LOWERED_PEEPHOLE_POINTS
+    return [f"l{k}.{p}" for k in range(spec.num_layers) for p in per_layer]
 
 
 gru_points = static_points  # the name from before LSTM had points

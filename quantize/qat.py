@@ -25,7 +25,7 @@ from edgegru.quantize import SCHEMES
 from edgegru.quantize.calibrate import calibration_sample
 from edgegru.quantize.config import QuantizeConfig
 from edgegru.quantize.points import integer_lstm
-from edgegru.quantize.static import calibration_error, static_params
+from edgegru.quantize.static import calibration_errors, static_params
 from edgegru.quantize.weights import per_tensor_blocks, weight_scales
 from edgegru.types import Bundle, Dataset, QuantParams
 
@@ -73,5 +73,5 @@ def qat(bundle: Bundle, cfg: QuantizeConfig, data: Dataset | None = None) -> Qua
         calibration=calibration,
     )
     X, lengths, _ = calibration_sample(data, cfg)  # the same seeded sample
-    out.calibration["max_abs_error"] = calibration_error(bundle, out, X, lengths)
+    out.calibration.update(calibration_errors(bundle, out, X, lengths))
     return out

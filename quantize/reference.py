@@ -187,9 +187,10 @@ def pool_and_head(
     return K.dequantize(y_q, head.q_out.scale, head.q_out.zero_point)
 
 
-def build_reference(bundle: Bundle) -> Int8GruModel:
+def build_reference(bundle: Bundle, graph: str | None = None) -> Int8GruModel:
     """The int8 model of a bundle quantized with a full-integer scheme (static or qat); for
-    LSTM / peephole models ``reference_lstm.Int8LstmModel`` (the same ``run``)."""
+    LSTM / peephole models ``reference_lstm.Int8LstmModel`` (the same ``run``), or with
+    ``graph="lowered"`` ``reference_lstm_lowered``'s builtin-op graph."""
     from edgegru.errors import BadInput
 
     spec = bundle.spec
@@ -199,6 +200,10 @@ def build_reference(bundle: Bundle) -> Int8GruModel:
             "the model has no calibrated activation ranges: run `edgegru quantize --scheme "
             "static` (or qat) first"
         )
+    if integer_lstm(spec) and graph == "lowered":
+        from edgegru.quantize.reference_lstm_lowered import build_lstm_lowered_reference
+
+        return build_lstm_lowered_reference(bundle)
     if integer_lstm(spec):
         from edgegru.quantize.reference_lstm import build_lstm_reference
 
@@ -232,21 +237,28 @@ def build_reference(bundle: Bundle) -> Int8GruModel:
                 tanh=K.tanh_table(q["pre_n"].pair),
             )
         )
+    return Int8GruModel(layers=layers, **model_frame(bundle, q8))
+
+
+def model_frame(bundle: Bundle, q8: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """The int8 model's fields around the layers: normalization, input point, pool, head."""
+    spec = bundle.spec
+    assert bundle.quant is not None
+    act = bundle.quant.activations
     norm = spec.normalization
     mean = np.zeros(spec.input_size) if norm is None else np.asarray(norm.mean)
     std = np.ones(spec.input_size) if norm is None else np.asarray(norm.std)
     W_head, s_head = q8["head.weight"]
     q_pool = act[pool_point(spec)]
     head = Int8Fc.make(W_head, s_head, bundle.weights["head.bias"], q_pool, act["head.y"])
-    return Int8GruModel(
-        head_kind=spec.head,
-        mean=mean.astype(np.float32),
-        inv_std=(1.0 / std).astype(np.float32),
-        q_input=act["input"],
-        layers=layers,
-        q_pool=q_pool,
-        head=head,
-    )
+    return {
+        "head_kind": spec.head,
+        "mean": mean.astype(np.float32),
+        "inv_std": (1.0 / std).astype(np.float32),
+        "q_input": act["input"],
+        "q_pool": q_pool,
+        "head": head,
+    }
 
 
 def predict_int8(
@@ -255,9 +267,11 @@ def predict_int8(
     lengths: np.ndarray | None = None,
     requant: str = "reference",
     batch_size: int = 1024,
+    graph: str | None = None,
 ) -> np.ndarray:
-    """Outputs [N, O] of the full-integer model, dequantized to float32."""
-    model = build_reference(bundle)
+    """Outputs [N, O] of the full-integer model, dequantized to float32 (``graph``: the file's
+    ``int8_graph``, "lowered" for an LSTM lowered to builtin int8 ops)."""
+    model = build_reference(bundle, graph)
     outs = [
         model.run(
             X[i : i + batch_size],

@@ -16,7 +16,7 @@ from edgegru.cellspec import GRU_GRAPH, INTEGER_LSTM, cell_spec
 from edgegru.quantize import SCHEMES
 from edgegru.quantize.calibrate import calibrate, calibration_sample
 from edgegru.quantize.config import QuantizeConfig
-from edgegru.quantize.points import check_static_supported
+from edgegru.quantize.points import check_static_supported, integer_lstm
 from edgegru.quantize.weights import weight_scales
 from edgegru.types import Bundle, Dataset, QuantParams, SequenceData
 
@@ -36,21 +36,40 @@ def static_params(
         activations=act,
         calibration=record,
     )
-    params.calibration["max_abs_error"] = calibration_error(bundle, params, X, lengths)
+    if integer_lstm(bundle.spec):  # the lowered int8 graph's cell range, by its outputs
+        from edgegru.quantize.lstm_cell_range import fit_cell_range
+
+        act, limit = fit_cell_range(bundle, params, X, lengths)
+        params = dataclasses.replace(params, activations=act)
+        record["int8_cell_limit"] = limit  # None: the calibrated range
+    params.calibration.update(calibration_errors(bundle, params, X, lengths))
     return params
 
 
 def calibration_error(
-    bundle: Bundle, params: QuantParams, X: np.ndarray, lengths: np.ndarray | None
-) -> float:
+    bundle: Bundle, params: QuantParams, X: np.ndarray, lengths: np.ndarray | None,
+    graph: str | None = None,
+) -> float:  # fmt: skip
     """max |float - int8| of the outputs over the calibration sample (the NumPy int8 reference
     in XNNPACK's arithmetic): exporters state a tolerance from it (``tolerance``)."""
     from edgegru.evaluate import predict
     from edgegru.quantize.reference import predict_int8
 
     y_f = predict(bundle, SequenceData(X, np.zeros(len(X)), lengths))
-    y_q = predict_int8(dataclasses.replace(bundle, quant=params), X, lengths, "xnnpack")
+    q = dataclasses.replace(bundle, quant=params)
+    y_q = predict_int8(q, X, lengths, "xnnpack", graph=graph)
     return float(np.abs(np.asarray(y_f, np.float64) - y_q).max()) if len(X) else 0.0
+
+
+def calibration_errors(
+    bundle: Bundle, params: QuantParams, X: np.ndarray, lengths: np.ndarray | None
+) -> dict[str, float]:
+    """The calibration record's errors: ``max_abs_error``, and for LSTM cells also that of the
+    graph lowered to builtin int8 ops (``max_abs_error_lowered``, its files' tolerance)."""
+    out = {"max_abs_error": calibration_error(bundle, params, X, lengths)}
+    if integer_lstm(bundle.spec):
+        out[LOWERED_ERROR] = calibration_error(bundle, params, X, lengths, "lowered")
+    return out
 
 
 # The stated tolerance of a full-integer artifact against the float model: a factor times the
@@ -65,9 +84,13 @@ TOLERANCE_FACTOR_LSTM = 8.0
 TOLERANCE_FACTORS = {GRU_GRAPH: TOLERANCE_FACTOR, INTEGER_LSTM: TOLERANCE_FACTOR_LSTM}
 
 
-def tolerance(params: QuantParams, cell: str = "gru") -> float | None:
-    """The max abs output error an int8 artifact of these params claims (None: unknown)."""
-    err = params.calibration.get("max_abs_error")
+LOWERED_ERROR = "max_abs_error_lowered"
+
+
+def tolerance(params: QuantParams, cell: str = "gru", graph: str | None = None) -> float | None:
+    """The max abs output error an int8 artifact of these params claims (None: unknown);
+    ``graph="lowered"``: an LSTM file lowered to builtin int8 ops."""
+    err = params.calibration.get(LOWERED_ERROR if graph == "lowered" else "max_abs_error")
     y = params.activations.get("head.y")
     if err is None or y is None:
         return None

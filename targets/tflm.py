@@ -21,8 +21,8 @@ from edgegru.types import Artifact
 
 # What the fix is when the file uses an op TFLite Micro lacks.
 LOWERED_FIX = (
-    "LSTM / peephole LSTM files run there exported float32 with --option layout=lowered "
-    "(builtin ops only)"
+    "LSTM / peephole LSTM files (float32 and int8-static) run there exported with --option "
+    "layout=lowered (builtin ops only)"
 )
 
 

@@ -234,8 +234,9 @@ def _int8_reference(bundle):
 
     def run(artifact, mode, X, lengths):
         from edgegru.quantize.reference import predict_int8
+        from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY
 
-        return predict_int8(bundle, X, lengths, mode)
+        return predict_int8(bundle, X, lengths, mode, graph=artifact.details.get(GRAPH_KEY))
 
     return run
 

@@ -349,6 +349,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
     def int8_reference(artifact: Any, mode: str, X: np.ndarray, lengths: np.ndarray | None):
         """The scheme's bundle (export/<scheme>/...) through the NumPy int8 reference."""
         from edgegru.quantize.reference import predict_int8
+        from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY
 
         scheme = Path(artifact.path).parent.name
         info = quantized.get(scheme)
@@ -356,7 +357,8 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
             return None
         if scheme not in int8_bundles:
             int8_bundles[scheme] = load_bundle(ctx.results["quantize"].folder / info["bundle"])
-        return predict_int8(int8_bundles[scheme], X, lengths, mode)
+        graph = artifact.details.get(GRAPH_KEY)  # "lowered": builtin int8 ops, not the fused LSTM
+        return predict_int8(int8_bundles[scheme], X, lengths, mode, graph=graph)
 
     tasks = []
     for target, limit in _check_targets(ctx):
@@ -372,10 +374,7 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
         cfg = RunConfig(warmup=min(c.warmup, 2) if emulated else c.warmup,
                         runs=min(c.runs, 5) if emulated else c.runs,
                         windows=1 if emulated else 0)  # fmt: skip
-        runs = files
-        if target.partition("?")[0] == "tflm" and not bundle.spec.cell_spec.tflm_int8:
-            # e.g. TFLite Micro cannot run the fused int8 LSTM
-            runs = [f for f in files if not f.name.endswith(".int8.tflite")]
+        runs = files  # with tflm among the targets, LSTM files were exported lowered (export)
         ctx.say("check", f"{len(runs)} artifacts on {target} ({len(part)} sequences)")
         inputs = CheckInputs(part, ds.task, reference, int8_reference)
         task = functools.partial(run_check, runs, [target], inputs, cfg, budgets)

@@ -10,8 +10,8 @@ the bundle's weights with the schema that ships with ``ai-edge-litert``, no Tens
 - ``runtime``: runs a file in LiteRT (tests, bench).
 
 Options (``ExportConfig.options``): ``layout`` = unrolled | loop (GRU full sequence), fused |
-lowered | unrolled (LSTM, peephole: ``lowerings/lstm_lowered.py``), ``steps_per_iteration``
-(GRU loop).
+lowered | unrolled (LSTM, peephole: ``lowerings/lstm_lowered.py``; int8-static:
+``lowerings/lstm_lowered_int8.py``), ``steps_per_iteration`` (GRU loop).
 """
 
 from __future__ import annotations
@@ -82,12 +82,6 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
         from edgegru.export.tflite.lowerings import load_int8
 
         _check_static(bundle)
-        int8 = load_int8().get(bundle.spec.cell)
-        if "layout" in options and options["layout"] not in int8.layouts:
-            raise BadInput(
-                f"layout={options['layout']} has no int8-static form for {bundle.spec.cell} "
-                f"models yet (the int8 file uses {int8.kernel}): export float32"
-            )
         if form == "step":
             built = build_step_int8(bundle, options, source)
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgegru.errors import BadInput
 from edgegru.export import padding
 from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
@@ -36,6 +37,7 @@ from edgegru.export.tflite.graph import (
 )
 from edgegru.export.tflite.lowerings import Int8Lowering, load_int8
 from edgegru.quantize.reference import Int8GruModel, build_reference
+from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY
 from edgegru.types import ActQuant, Bundle
 
 
@@ -60,7 +62,7 @@ def _int8_details(bundle: Bundle, model: Int8GruModel, lowering: Int8Lowering) -
 
     quant = bundle.quant
     assert quant is not None
-    stated = tolerance(quant, bundle.spec.cell)
+    stated = tolerance(quant, bundle.spec.cell, lowering.reference_graph)
     return {
         # the max abs output error vs the float model the runner's check applies
         **({"tolerance": stated} if stated is not None else {}),
@@ -80,12 +82,28 @@ def _int8_details(bundle: Bundle, model: Int8GruModel, lowering: Int8Lowering) -
     }
 
 
+def _lowering(bundle: Bundle, options: dict[str, Any]) -> tuple[Int8Lowering, Int8GruModel]:
+    """The int8 lowering the options select (the cell's own, or for an LSTM's ``layout=lowered``
+    / ``unrolled`` the builtin-op one, ``lowerings/lstm_lowered_int8``) and the NumPy int8 model
+    it writes."""
+    from edgegru.export.tflite.lowerings.lstm_lowered_int8 import lowered_int8
+
+    spec = bundle.spec
+    lowering = lowered_int8(spec, options) or load_int8().get(spec.cell)
+    if "layout" in options and options["layout"] not in lowering.layouts:
+        raise BadInput(
+            f"layout={options['layout']} has no int8-static form for {spec.cell} models "
+            f"(the int8 file uses {lowering.kernel}; int8 layouts: {', '.join(lowering.layouts)})"
+        )
+    # raises BadInput without calibrated ranges
+    return lowering, build_reference(bundle, lowering.reference_graph)
+
+
 def build_sequence_int8(
     bundle: Bundle, seq_len: int, options: dict[str, Any], source: str, with_lengths: bool = False
 ) -> Built:
-    model = build_reference(bundle)  # raises BadInput without calibrated ranges
     spec = bundle.spec
-    lowering = load_int8().get(spec.cell)
+    lowering, model = _lowering(bundle, options)
     m = ModelBuilder()
     g = m.subgraph("main")
     inputs, lengths = sequence_inputs(g, spec, seq_len, with_lengths)
@@ -99,9 +117,8 @@ def build_sequence_int8(
 
 
 def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Built:
-    model = build_reference(bundle)
     spec = bundle.spec
-    lowering = load_int8().get(spec.cell)
+    lowering, model = _lowering(bundle, options)
     L, H = spec.num_layers, spec.hidden_size
     m = ModelBuilder()
     g = m.subgraph("main")
@@ -114,13 +131,19 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         h_top, new = lowering.step(g, x_q, {"h": h_in, "c": c_in}, model)
         new_f = new["h"]
         outputs["c" + OUT_SUFFIX] = stack_layers(g, "c" + OUT_SUFFIX, new["c"], L, H)
-    else:
-        h_q = [
-            q8.quantize(g, f"h{k}_q", h, layer.q["h"])
-            for k, (h, layer) in enumerate(zip(h_in, model.layers, strict=True))
-        ]
-        h_top, new_h = lowering.step(g, x_q, h_q, model)
-        new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new_h)]
+    else:  # int8 states, quantized at the layer points the lowering names
+        f_in = {name: h_in if name == "h" else unstack_layers(g, name, inputs[name], L, H)
+                for name in lowering.state_points}  # fmt: skip
+        states = {
+            name: [q8.quantize(g, f"{name}{k}_q", t, layer.q[point]) for k, (t, layer) in
+                   enumerate(zip(f_in[name], model.layers, strict=True))]
+            for name, point in lowering.state_points.items()
+        }  # fmt: skip
+        h_top, new = lowering.step(g, x_q, states, model)
+        new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new["h"])]
+        for name in (n for n in new if n != "h"):
+            new_t = [q8.dequantize(g, f"{name}{k}_new", t) for k, t in enumerate(new[name])]
+            outputs[name + OUT_SUFFIX] = stack_layers(g, name + OUT_SUFFIX, new_t, L, H)
     if spec.head == "mean":
         mean, pooled_states = running_mean(g, inputs, new_f[-1])
         outputs["y"] = _head(g, model, q8.quantize(g, "pool", mean, model.q_pool))
@@ -136,6 +159,8 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "runtime": lowering.step_runtime,
         "states": list(spec.state_names),
         **padding.fields("step", False),
+        # which NumPy int8 graph the file computes (the check compares against it)
+        **({GRAPH_KEY: lowering.reference_graph} if lowering.reference_graph else {}),
     }
     built = finish_model(m, g, bundle, (inputs, outputs), meta)
     built.details |= _int8_details(bundle, model, lowering)

@@ -70,20 +70,23 @@ class Lengths:
 
         return self._once("mask", make)
 
+    def _table(self, name: str, f) -> int:
+        """f(n) [1] int32 looked up in a constant table over n = 0..T: TFLite Micro's
+        FLOOR_DIV / FLOOR_MOD and GATHER take no int32 data, so the table is float32 (exact for
+        these small integers), GATHERed and CAST back."""
+        g = self.g
+        table = g.const(f"{name}/table", np.array([f(n) for n in range(self.T + 1)], np.float32))
+        return ops.cast(g, name, ops.gather(g, f"{name}/f", table, self.n), np.int32)
+
     def iterations(self, S: int) -> int:
         """ceil(n / S) [1] int32: the WHILE iterations that cover the valid steps."""
-        g = self.g
-        return self._once(
-            f"iters{S}", lambda: ops.floor_div(g, "len/iters", ops.add(
-                g, "len/up", self.n, self._int("len/S-1", S - 1)), self._int("len/S", S)),
-        )  # fmt: skip
+        return self._once(f"iters{S}", lambda: self._table("len/iters", lambda n: -(-n // S)))
 
     def within(self, S: int) -> int:
         """(n - 1) mod S [1] int32: the last valid step's place in its iteration."""
         return self._once(
-            f"within{S}", lambda: ops.floor_mod(self.g, "len/within", self.last(),
-                                                self._int("len/S", S)),
-        )  # fmt: skip
+            f"within{S}", lambda: self._table("len/within", lambda n: max(n - 1, 0) % S)
+        )
 
 
 def pick(g: SubgraphBuilder, name: str, rows: list[int], index: int) -> int:

@@ -70,9 +70,13 @@ class Int8Lowering(Protocol):
     kernel: str  # what the int8 file runs, for messages ("the fused integer LSTM")
     weights_note: str  # how weights and biases are stored (the artifact's quantization details)
     state_note: str  # how the recurrent state is stored
-    # True: ``step`` takes and returns the app's float32 states by name (States); False: one int8
-    # h [1, H] per layer, QUANTIZEd / DEQUANTIZEd around it by graph_int8
+    # True: ``step`` takes and returns the app's float32 states by name (States); False: int8
+    # states by name, one [1, H] per layer, QUANTIZEd / DEQUANTIZEd around it by graph_int8 at
+    # the layer points ``state_points`` names (state -> point, e.g. {"h": "h", "c": "cell"})
     float_states: bool
+    state_points: dict[str, str]
+    # the NumPy int8 graph it writes: build_reference(bundle, reference_graph); None: the cell's
+    reference_graph: str | None
     step_runtime: str  # which LiteRT API runs its step file (the artifact's ``runtime``)
 
     def sequence(
@@ -82,8 +86,10 @@ class Int8Lowering(Protocol):
         """x_q [1, T, I] int8 at the input point -> the int8 tensor the head reads."""
         ...
 
-    def step(self, g: SubgraphBuilder, x_q: int, states: Any, model: Any) -> tuple[int, Any]:
-        """One step on x_q [1, I] int8 -> (the top h [1, H] int8, the new states)."""
+    def step(
+        self, g: SubgraphBuilder, x_q: int, states: States, model: Any
+    ) -> tuple[int, States]:
+        """One step on x_q [1, I] int8 -> (the top h [1, H] int8, the new states by name)."""
         ...
 
 

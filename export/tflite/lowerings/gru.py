@@ -251,7 +251,9 @@ class LoopVars:
     def init(self, g: SubgraphBuilder, zero: int) -> list[int]:
         if self.lengths is None:
             return []
-        return [self.lengths.iterations(self.S), *[zero] * (self.S - 1)]
+        # one step per iteration: n itself (no table lookup)
+        n_iter = self.lengths.n if self.S == 1 else self.lengths.iterations(self.S)
+        return [n_iter, *[zero] * (self.S - 1)]
 
     def condition(self, cond: SubgraphBuilder, cv: list[int], names: list[str], N: int) -> None:
         """i < N, or i < n_iter with ``lengths``."""
@@ -267,6 +269,8 @@ class LoopVars:
 
     def result(self, g: SubgraphBuilder, extra: list[int], final: int) -> int:
         assert self.lengths is not None
+        if self.S == 1:
+            return final
         return pick(g, "valid", [*extra[1:], final], self.lengths.within(self.S))
 
 

@@ -39,7 +39,7 @@ from edgegru.export.tflite import ops
 from edgegru.export.tflite import ops_int8 as q8
 from edgegru.export.tflite.builder import ModelBuilder, SubgraphBuilder
 from edgegru.export.tflite.lengths import Lengths
-from edgegru.export.tflite.lowerings import INT8_LOWERINGS, Int8Pooled
+from edgegru.export.tflite.lowerings import INT8_LOWERINGS, Int8Pooled, States
 from edgegru.export.tflite.lowerings.gru import (
     LAYOUTS,
     PADDING_HOW,
@@ -163,12 +163,54 @@ def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -
     return q8.quantize(g, "pool", mean, model.q_pool)
 
 
+def pool_tops(
+    g: SubgraphBuilder, model: Int8GruModel, tops: list[int], lengths: Lengths | None,
+    details: dict,
+) -> Int8Pooled:  # fmt: skip
+    """What the head reads from the top layer's int8 h of every step of an unrolled recurrence:
+    the last h or the mean (with ``lengths``: of steps 0..n-1)."""
+    mean = model.head_kind == "mean"
+    if lengths is not None:
+        details["padding_how"] = PADDING_HOW["unrolled"]
+        pooled = unrolled_pool(g, tops, mean, lengths, _accumulate)
+        return Int8Pooled(_pool(g, model, pooled, lengths) if mean else pooled, details)
+    if not mean:
+        return Int8Pooled(tops[-1], details)
+    acc = None
+    for t, h in enumerate(tops):
+        acc = _accumulate(g, f"sum{t}", acc, h)
+    return Int8Pooled(_pool(g, model, acc, len(tops)), details)
+
+
+def loop_subgraphs(
+    m: ModelBuilder, g: SubgraphBuilder, names: list[str], init: list[int]
+) -> tuple[SubgraphBuilder, SubgraphBuilder, list[int], list[int], int]:
+    """A WHILE's cond and body subgraphs with their loop variables (``init``'s shapes, types and
+    int8 quantization) and the body's i + 1 (loop variable 0 is the int32 counter i)."""
+    cond, body = m.subgraph("cond"), m.subgraph("body")
+
+    def loop_vars(sg: SubgraphBuilder) -> list[int]:
+        return [
+            sg.tensor(n, g.shape_of(t), ops.g_dtype(g, t), quantization=g.quantization_of(t))
+            for n, t in zip(names, init, strict=True)
+        ]
+
+    cv, bv = loop_vars(cond), loop_vars(body)
+    i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
+    return cond, body, cv, bv, i_next
+
+
+STATE_POINTS = {"h": "h"}  # each layer's int8 h, at its point l{k}.h
+
+
 class GruInt8Lowering:
     layouts = LAYOUTS
     kernel = "the GRU's gates as int8 builtin ops"
     weights_note = "int8 symmetric per output channel, int32 bias"
     state_note = "int8"
     float_states = False  # ``step`` takes and returns each layer's int8 h
+    state_points = STATE_POINTS
+    reference_graph = None  # reference.py's Int8GruModel
     step_runtime = "any: Interpreter or CompiledModel (no loop, no variable tensors)"
 
     def sequence(
@@ -187,16 +229,7 @@ class GruInt8Lowering:
         details: dict = {"layout": layout, "runtime": RUNTIME[layout]}
         if layout == "unrolled":
             _, tops = _run_steps(g, consts, [(gx_rz, gx_n, t, 0) for t in range(T)], h0)
-            if lengths is not None:
-                details["padding_how"] = PADDING_HOW["unrolled"]
-                pooled = unrolled_pool(g, tops, mean, lengths, _accumulate)
-                return Int8Pooled(_pool(g, model, pooled, lengths) if mean else pooled, details)
-            if not mean:
-                return Int8Pooled(tops[-1], details)
-            acc = None
-            for t, h in enumerate(tops):
-                acc = _accumulate(g, f"sum{t}", acc, h)
-            return Int8Pooled(_pool(g, model, acc, T), details)
+            return pool_tops(g, model, tops, lengths, details)
 
         wanted = options.get("steps_per_iteration") or default_steps_per_iteration(model)
         S = steps_per_iteration(T, int(wanted))
@@ -215,19 +248,8 @@ class GruInt8Lowering:
         lv = LoopVars(lengths, S, mean)
         init += [*lv.init(g, zero), rz2, n2]
         names += [*lv.names, "gx_rz2", "gx_n2"]
-        cond, body = m.subgraph("cond"), m.subgraph("body")
-
-        def loop_vars(sg: SubgraphBuilder) -> list[int]:
-            return [
-                sg.tensor(n, g.shape_of(t), ops.g_dtype(g, t), quantization=g.quantization_of(t))
-                for n, t in zip(names, init, strict=True)
-            ]
-
-        cv = loop_vars(cond)
+        cond, body, cv, bv, i_next = loop_subgraphs(m, g, names, init)
         lv.condition(cond, cv, names, N)
-
-        bv = loop_vars(body)
-        i_next = ops.add(body, "i1", bv[0], body.const("one", np.array([1], np.int32)))
         row_rz = ops.gather(body, "row_rz", bv[-2], bv[0])  # [1, S*2H] (builtin GATHER)
         row_n = ops.gather(body, "row_n", bv[-1], bv[0])  # [1, S*H]
         if S == 1:
@@ -262,15 +284,15 @@ class GruInt8Lowering:
         return Int8Pooled(_pool(g, model, final, lengths or T) if mean else final, details)
 
     def step(
-        self, g: SubgraphBuilder, x_q: int, h_q: list[int], model: Int8GruModel
-    ) -> tuple[int, list[int]]:
+        self, g: SubgraphBuilder, x_q: int, states: States, model: Int8GruModel
+    ) -> tuple[int, States]:
         """One step on x_q [1, I] int8 and each layer's h [1, H] int8 -> (top h, every new h)."""
         inp, new_h = x_q, []
-        for k, (layer, h) in enumerate(zip(model.layers, h_q, strict=True)):
+        for k, (layer, h) in enumerate(zip(model.layers, states["h"], strict=True)):
             c = _Consts(g, k, layer)
             inp = gru_cell(g, f"l{k}", c, project(g, f"l{k}", c, inp), h)
             new_h.append(inp)
-        return inp, new_h
+        return inp, {"h": new_h}
 
 
 INT8_LOWERINGS.register("gru")(GruInt8Lowering())

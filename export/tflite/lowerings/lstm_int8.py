@@ -114,6 +114,8 @@ class LstmInt8Lowering:
     state_note = "int8 h, int16 c (power-of-two scale)"
     step_runtime = RUNTIME
     float_states = True  # ``step`` takes and returns the app's float32 states
+    state_points: dict[str, str] = {}  # noqa: RUF012  (no int8 states outside the fused op)
+    reference_graph = None  # reference_lstm's Int8LstmModel
 
     def sequence(
         self, m, g: SubgraphBuilder, x_q: int, T: int, model: Int8LstmModel, options: dict,
