@@ -79,7 +79,6 @@ def write(bundle: Bundle, form: str, cfg: ExportConfig, path: Path) -> Artifact:
     source = weights_sha256(bundle)
     if cfg.precision == "int8-static":
         from edgegru.export.tflite.graph_int8 import build_sequence_int8, build_step_int8
-        from edgegru.export.tflite.lowerings import load_int8
 
         _check_static(bundle)
         if form == "step":
