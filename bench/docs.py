@@ -161,7 +161,7 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "python -m bench.tflite_lstm_int8",
      "The same fused LSTM in three precisions, under the `Interpreter` with its default XNNPACK "
      "delegate and with TFLite's builtin kernels only. \"x float\" is the time over the float "
-     "file's; \"LSB vs NumPy\" compares with `edgegru.quantize.reference_lstm`. On x86 the "
+     "file's; \"LSB vs NumPy\" compares with `edgegru.quantize.lstm_reference`. On x86 the "
      "integer kernel's int8 x int8 -> int16 matrix-vector products are portable scalar loops "
      "(the SSE tensor utils forward them to the portable code) while the float and hybrid "
      "kernels use optimized GEMVs: the hybrid file is the one to ship unless the target must "

@@ -9,7 +9,7 @@ XNNPACK delegate ("interpreter": XNNPACK takes only the ops around the LSTM; the
 TFLite's own kernel in all three precisions) and with BUILTIN_WITHOUT_DEFAULT_DELEGATES
 ("builtin"). One interleaved run per workload (bench.timing, warm: BURST calls per round, the
 last timed). Random weights (scale 0.3), int8 scales calibrated (mse) on 64 random-normal
-sequences; "LSB vs NumPy" compares int8-static with ``quantize.reference_lstm`` (0 =
+sequences; "LSB vs NumPy" compares int8-static with ``quantize.lstm_reference`` (0 =
 bit-exact). Writes bench/results/tflite_lstm_int8.json and prints a Markdown table.
 """
 

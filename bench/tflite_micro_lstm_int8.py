@@ -43,7 +43,7 @@ def on_dataset(name: str, cell: str, work: Path) -> dict[str, Any]:
     from edgegru.export import ExportConfig, export
     from edgegru.quantize import QuantizeConfig, quantize_
     from edgegru.quantize.reference import predict_int8
-    from edgegru.quantize.reference_lstm_lowered import LOWERED
+    from edgegru.quantize.lstm_lowered_reference import LOWERED
     from edgegru.targets import make_target
     from edgegru.targets.config import RunConfig
     from edgegru.train import TrainConfig, train

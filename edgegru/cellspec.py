@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from edgegru.registry import Registry
 
 # The full-integer implementations of edgegru.quantize a cell can use (``CellSpec.int8``):
-# GRU_GRAPH: the GRU's gates op for op in int8 (quantize/qgru.py, quantize/reference.py);
-# INTEGER_LSTM: TFLite's integer 8x8_16 LSTM kernel (quantize/qlstm.py, quantize/reference_lstm.py).
+# GRU_GRAPH: the GRU's gates op for op in int8 (quantize/qgru.py, quantize/gru_reference.py);
+# INTEGER_LSTM: TFLite's integer 8x8_16 LSTM kernel (quantize/qlstm.py, quantize/lstm_reference.py).
 GRU_GRAPH = "gru-graph"
 INTEGER_LSTM = "integer-lstm"
 INT8_IMPLEMENTATIONS: tuple[str, ...] = (GRU_GRAPH, INTEGER_LSTM)

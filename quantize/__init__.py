@@ -6,7 +6,7 @@ One scheme = one module registering a handler with ``@SCHEMES.register("name")``
 ``quantize_(bundle, cfg, data)`` runs one and attaches its ``QuantParams`` to the bundle in place.
 
     dynamic.py   int8 weights per channel, float activations (weight-only)
-    static.py    full integer: calibrated int8 activations (GRU; LSTM / peephole: lstm_calib)
+    static.py    full integer: calibrated int8 activations (GRU; LSTM / peephole: lstm_calibrate)
     qat.py       static + fine-tuning with fake quantization (classification; qgru / qlstm)
 
 Heavy imports (torch) stay inside the handlers; this module imports none.

@@ -59,7 +59,7 @@ def calibrate(
     """int8 (scale, zero point) of every calibrated point of the full-integer graph; LSTM
     cells add what they measured on the way to ``record``."""
     if integer_lstm(bundle.spec):
-        from edgegru.quantize.lstm_calib import calibrate_lstm
+        from edgegru.quantize.lstm_calibrate import calibrate_lstm
 
         act, extra = calibrate_lstm(bundle, X, lengths, cfg)
         if record is not None:

@@ -1,4 +1,4 @@
-"""The int8 cell state's range of the LSTM lowered to builtin int8 ops (``reference_lstm_lowered``),
+"""The int8 cell state's range of the LSTM lowered to builtin int8 ops (``lstm_lowered_reference``),
 chosen by what it does to the outputs.
 
 In that graph c is int8 (``l{k}.cell``, and f (.) c at ``l{k}.fc``, never larger), and its range

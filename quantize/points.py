@@ -37,7 +37,7 @@ FIXED: dict[str, ActQuant] = {
     "rz": ActQuant(LOGISTIC_SCALE, LOGISTIC_ZERO_POINT),  # LOGISTIC output: r and z
     "n": ActQuant(TANH_SCALE, TANH_ZERO_POINT),  # TANH output: candidate n
 }
-# LSTM / peephole (TFLite's integer 8x8_16 LSTM kernel, ``reference_lstm``): the kernel needs
+# LSTM / peephole (TFLite's integer 8x8_16 LSTM kernel, ``lstm_reference``): the kernel needs
 # the scale of h (int8, asymmetric: the output, the recurrent input and the hidden intermediate)
 # and of c (int16, power of two, zero point 0); its gate pre-activations are fixed Q3.12
 # (scale 2**-12, range [-8, 8)), observed only to record how much of them that range clips.
@@ -46,10 +46,10 @@ LSTM_OBSERVED: tuple[str, ...] = ("pre_i", "pre_f", "pre_g", "pre_o")
 
 
 def integer_lstm(spec: ModelSpec) -> bool:
-    """The cell's full-integer form is TFLite's integer LSTM kernel (qlstm, reference_lstm);
+    """The cell's full-integer form is TFLite's integer LSTM kernel (qlstm, lstm_reference);
     otherwise the GRU's op-for-op int8 graph (qgru, reference)."""
     return spec.cell_spec.int8 == INTEGER_LSTM
-# LSTM / peephole lowered to builtin int8 ops (``reference_lstm_lowered``, ``layout=lowered``):
+# LSTM / peephole lowered to builtin int8 ops (``lstm_lowered_reference``, ``layout=lowered``):
 # every intermediate tensor of that graph needs its own int8 scale; h is ``l{k}.h`` above.
 LSTM_LOWERED_POINTS: tuple[str, ...] = (
     "gx",  # input projection of all four gates: W x + b_ih + b_hh

@@ -2,7 +2,7 @@
 quantization (straight-through estimator) at exactly the points the kernel quantizes: QAT.
 
 ``QuantLstmModel`` wraps a ``SequenceModel``'s parameters (same names) and computes, per step
-(``edgegru.quantize.reference_lstm`` lists the integer kernel):
+(``edgegru.quantize.lstm_reference`` lists the integer kernel):
 
 - the normalized input at ``input`` (int8), every layer's h at ``l{k}.h`` (int8), c at
   ``l{k}.c`` (int16, power-of-two scale), the mean head's pool and the outputs as the GRU's;

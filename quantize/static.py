@@ -3,7 +3,7 @@
 Weights int8 per channel, activations int8 per tensor with ranges calibrated on a sample of the
 training split (``calibrate``), int32 biases; LOGISTIC / TANH at TFLite's fixed output scales.
 GRU (builtin int8 ops), LSTM and peephole LSTM (TFLite's integer 8x8_16 LSTM kernel:
-``reference_lstm``).
+``lstm_reference``).
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def _int8_reference(bundle):
 
     def run(artifact, mode, X, lengths):
         from edgegru.quantize.reference import predict_int8
-        from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY
+        from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY
 
         return predict_int8(bundle, X, lengths, mode, graph=artifact.details.get(GRAPH_KEY))
 

@@ -36,12 +36,12 @@ from edgegru.export.tflite.graph import (
     unstack_layers,
 )
 from edgegru.export.tflite.lowerings import Int8Lowering, load_int8
-from edgegru.quantize.reference import Int8GruModel, build_reference
-from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY
+from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY
+from edgegru.quantize.reference import Int8Model, build_reference
 from edgegru.types import ActQuant, Bundle
 
 
-def _normalize_quantize(g: SubgraphBuilder, model: Int8GruModel, x: int, normalized: bool) -> int:
+def _normalize_quantize(g: SubgraphBuilder, model: Int8Model, x: int, normalized: bool) -> int:
     """(x - mean) * (1 / std) in float32, then QUANTIZE at the input point."""
     if normalized:
         x = ops.sub(g, "x_centered", x, g.const("norm/mean", model.mean))
@@ -49,7 +49,7 @@ def _normalize_quantize(g: SubgraphBuilder, model: Int8GruModel, x: int, normali
     return q8.quantize(g, "x_q", x, model.q_input)
 
 
-def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
+def _head(g: SubgraphBuilder, model: Int8Model, pooled: int) -> int:
     fc = model.head
     if fc.q_out.bits == 16:  # 16x8 head: builtin kernels (XNNPACK has no int16 ops)
         pooled = q8.quantize(g, "pool16", pooled, ActQuant(fc.q_in.scale, 0, 16))
@@ -57,7 +57,7 @@ def _head(g: SubgraphBuilder, model: Int8GruModel, pooled: int) -> int:
     return q8.dequantize(g, "y", y_q)
 
 
-def _int8_details(bundle: Bundle, model: Int8GruModel, lowering: Int8Lowering) -> dict[str, Any]:
+def _int8_details(bundle: Bundle, model: Int8Model, lowering: Int8Lowering) -> dict[str, Any]:
     from edgegru.quantize.static import tolerance
 
     quant = bundle.quant
@@ -82,7 +82,7 @@ def _int8_details(bundle: Bundle, model: Int8GruModel, lowering: Int8Lowering) -
     }
 
 
-def _lowering(bundle: Bundle, options: dict[str, Any]) -> tuple[Int8Lowering, Int8GruModel]:
+def _lowering(bundle: Bundle, options: dict[str, Any]) -> tuple[Int8Lowering, Int8Model]:
     """The int8 lowering the options select (the cell's own, or for an LSTM's ``layout=lowered``
     / ``unrolled`` the builtin-op one, ``lowerings/lstm_lowered_int8``) and the NumPy int8 model
     it writes."""

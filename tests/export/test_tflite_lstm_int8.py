@@ -1,5 +1,5 @@
 """Full-integer LSTM and peephole LSTM TFLite files (TFLite's integer 8x8_16 LSTM kernel,
-``lowerings/lstm_int8.py``) against the NumPy int8 reference (``quantize/reference_lstm.py``).
+``lowerings/lstm_int8.py``) against the NumPy int8 reference (``quantize/lstm_reference.py``).
 
 Tolerance: the issue's bar (outputs within 1 LSB of head.y on >= 99 % of elements, the same class
 on >= 99.5 % of windows) under the Interpreter with its default delegate (XNNPACK takes the

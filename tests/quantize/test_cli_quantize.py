@@ -82,7 +82,7 @@ def test_quantize_bad_inputs_exit_2(cli, model_dir, tmp_path):
 @pytest.mark.parametrize("cell", ["lstm", "peephole"])
 def test_quantize_static_lstm_then_export_int8_tflite(cli, tmp_path, cell):
     """LSTM / peephole: quantize --scheme static (TFLite's integer LSTM kernel, host numbers from
-    reference_lstm), then export the full-integer sequence and step files; without calibration
+    lstm_reference), then export the full-integer sequence and step files; without calibration
     the export is one line, exit 2."""
     spec = ModelSpec(cell, 4, 8, 2, normalization=Normalization((0.0,) * 4, (1.0,) * 4))
     model = save_bundle(Bundle(spec, random_weights(spec, 0, 0.5), {"seq_len": 12}),

@@ -138,7 +138,7 @@ def test_lstm_int8_kinds_on_local(lstm_int8_built):
     outs = run_all("local", lstm_int8_built)
     for key, y in outs.items():
         check_outputs(lstm_int8_built, key, y)
-    for key in STATIC:  # the integer LSTM kernel == reference_lstm, bit for bit
+    for key in STATIC:  # the integer LSTM kernel == lstm_reference, bit for bit
         np.testing.assert_array_equal(outs[key], lstm_int8_built.int8_ref.astype(outs[key].dtype))
 
 

@@ -1,6 +1,6 @@
 """Full-integer LSTM and peephole LSTM lowered to builtin int8 ops (``--option layout=lowered`` /
 ``unrolled``: ``lowerings/lstm_lowered_int8.py``) on TFLite Micro and LiteRT: bit for bit the
-NumPy int8 reference of that graph (``quantize/reference_lstm_lowered.py``) in TFLite Micro's
+NumPy int8 reference of that graph (``quantize/lstm_lowered_reference.py``) in TFLite Micro's
 arithmetic on the ``tflm`` target, within one output step of its XNNPACK-arithmetic result
 under LiteRT (observed: bit-exact too), within the stated tolerance of the float model; with
 ``lengths`` too; the CLI check names the reference difference; and on a trained basicmotions
@@ -19,7 +19,7 @@ import pytest
 from edgegru.export import ExportConfig, export, read_manifest
 from edgegru.quantize import QuantizeConfig, quantize_
 from edgegru.quantize.reference import predict_int8
-from edgegru.quantize.reference_lstm_lowered import GRAPH_KEY, LOWERED
+from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY, LOWERED
 from edgegru.reference import reference_forward
 from edgegru.targets import make_target
 from edgegru.targets.config import RunConfig

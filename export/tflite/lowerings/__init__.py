@@ -63,7 +63,7 @@ class CellLowering(Protocol):
 
 class Int8Lowering(Protocol):
     """A full-integer (int8-static) lowering: the graph of the cell's NumPy int8 model
-    (``edgegru.quantize.reference`` / ``reference_lstm``, passed as ``model``) op for op, so the
+    (``edgegru.quantize.gru_reference`` / ``lstm_reference`` / ``lstm_lowered_reference``, passed as ``model``) op for op, so the
     file computes the reference's integers (docs/extending.md#an-int8-lowering)."""
 
     layouts: tuple[str, ...]  # the TFLite layouts it writes (``--option layout=``)

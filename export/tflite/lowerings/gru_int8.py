@@ -1,4 +1,4 @@
-"""GRU -> full-integer (int8) builtin TFLite ops: the graph of ``edgegru.quantize.reference``,
+"""GRU -> full-integer (int8) builtin TFLite ops: the graph of ``edgegru.quantize.gru_reference``,
 op for op, with its scales, int8 weights and int32 biases (read from the NumPy int8 model, so the
 two cannot drift apart).
 
@@ -28,7 +28,7 @@ would requantize 50 times.
 Layouts as in ``gru.py``: ``unrolled`` (T copies of the step) and ``loop`` (a WHILE whose body
 runs S steps; gx_rz and gx_n ride along as loop variables returned unchanged). With ``lengths``
 (``lengths.py``) both read the valid steps as ``gru.py`` does; a GATHER moves int8 h exactly
-and the mean's float32 running sum stops at step n - 1, as ``quantize.reference`` computes.
+and the mean's float32 running sum stops at step n - 1, as ``quantize.gru_reference`` computes.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from edgegru.export.tflite.lowerings.gru import (
     steps_per_iteration,
     unrolled_pool,
 )
-from edgegru.quantize.reference import Int8GruLayer, Int8GruModel
+from edgegru.quantize.gru_reference import Int8GruLayer
+from edgegru.quantize.reference import Int8Model
 
 DEFAULT_LAYOUT = "loop"
 MAX_STEPS_PER_ITERATION = 2
@@ -149,13 +150,13 @@ def _accumulate(g: SubgraphBuilder, name: str, acc: int | None, h: int) -> int:
     return d if acc is None else ops.add(g, name, acc, d)
 
 
-def default_steps_per_iteration(model: Int8GruModel) -> int:
+def default_steps_per_iteration(model: Int8Model) -> int:
     step_bytes = sum(layer.h_rz.W.nbytes + layer.h_n.W.nbytes for layer in model.layers)
     fits = [s for s in range(1, MAX_STEPS_PER_ITERATION + 1) if s * step_bytes <= PACKED_BUDGET]
     return max(fits, default=1)
 
 
-def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -> int:
+def _pool(g: SubgraphBuilder, model: Int8Model, acc: int, n: int | Lengths) -> int:
     """Mean head: (sum of DEQUANTIZE(h_t)) / n -> QUANTIZE at head.pool (n: T, or the file's
     lengths)."""
     count = n.count() if isinstance(n, Lengths) else g.const("T", np.full((1, 1), n, np.float32))
@@ -164,7 +165,7 @@ def _pool(g: SubgraphBuilder, model: Int8GruModel, acc: int, n: int | Lengths) -
 
 
 def pool_tops(
-    g: SubgraphBuilder, model: Int8GruModel, tops: list[int], lengths: Lengths | None,
+    g: SubgraphBuilder, model: Int8Model, tops: list[int], lengths: Lengths | None,
     details: dict,
 ) -> Int8Pooled:  # fmt: skip
     """What the head reads from the top layer's int8 h of every step of an unrolled recurrence:
@@ -210,11 +211,11 @@ class GruInt8Lowering:
     state_note = "int8"
     float_states = False  # ``step`` takes and returns each layer's int8 h
     state_points = STATE_POINTS
-    reference_graph = None  # reference.py's Int8GruModel
+    reference_graph = None  # gru_reference.py's model
     step_runtime = "any: Interpreter or CompiledModel (no loop, no variable tensors)"
 
     def sequence(
-        self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Int8GruModel,
+        self, m: ModelBuilder, g: SubgraphBuilder, x_q: int, T: int, model: Int8Model,
         options: dict, lengths: Lengths | None = None,
     ) -> Int8Pooled:  # fmt: skip
         """x_q [1, T, I] int8 at the input point -> the int8 tensor the head reads."""
@@ -284,7 +285,7 @@ class GruInt8Lowering:
         return Int8Pooled(_pool(g, model, final, lengths or T) if mean else final, details)
 
     def step(
-        self, g: SubgraphBuilder, x_q: int, states: States, model: Int8GruModel
+        self, g: SubgraphBuilder, x_q: int, states: States, model: Int8Model
     ) -> tuple[int, States]:
         """One step on x_q [1, I] int8 and each layer's h [1, H] int8 -> (top h, every new h)."""
         inp, new_h = x_q, []

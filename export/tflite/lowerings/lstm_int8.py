@@ -1,5 +1,5 @@
 """LSTM and peephole LSTM -> full integer: one UNIDIRECTIONAL_SEQUENCE_LSTM per layer in TFLite's
-integer 8x8_16 mode (``edgegru.quantize.reference_lstm`` is its NumPy model and supplies every
+integer 8x8_16 mode (``edgegru.quantize.lstm_reference`` is its NumPy model and supplies every
 int8 weight, int32 bias, int16 peephole and scale written here).
 
 The op's tensors (unidirectional_sequence_lstm.cc, integer path: ``is_integer`` when the input is
@@ -38,7 +38,7 @@ from edgegru.export.tflite.lengths import Lengths, masked_sum
 from edgegru.export.tflite.lowerings import INT8_LOWERINGS, Int8Pooled
 from edgegru.export.tflite.lowerings.lstm import PADDING_HOW
 from edgegru.quantize.lstm_kernels import GATE_SCALE
-from edgegru.quantize.reference_lstm import Int8LstmLayer, Int8LstmModel
+from edgegru.quantize.lstm_reference import Int8LstmLayer, Int8LstmModel
 
 RUNTIME = (
     "Interpreter (the fused LSTM keeps its state in variable tensors, which LiteRT's "
@@ -115,7 +115,7 @@ class LstmInt8Lowering:
     step_runtime = RUNTIME
     float_states = True  # ``step`` takes and returns the app's float32 states
     state_points: dict[str, str] = {}  # noqa: RUF012  (no int8 states outside the fused op)
-    reference_graph = None  # reference_lstm's Int8LstmModel
+    reference_graph = None  # lstm_reference's Int8LstmModel
 
     def sequence(
         self, m, g: SubgraphBuilder, x_q: int, T: int, model: Int8LstmModel, options: dict,

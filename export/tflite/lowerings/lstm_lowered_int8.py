@@ -1,5 +1,5 @@
 """LSTM and peephole LSTM -> builtin int8 ops (``layout=lowered`` / ``unrolled`` of int8-static
-files): the graph of ``edgegru.quantize.reference_lstm_lowered``, op for op, with its scales,
+files): the graph of ``edgegru.quantize.lstm_lowered_reference``, op for op, with its scales,
 int8 weights and int32 biases (read from that NumPy model, so the two cannot drift apart). For
 runtimes without TFLite's integer LSTM kernel, TFLite Micro above all.
 
@@ -45,7 +45,7 @@ from edgegru.export.tflite.lowerings.gru_int8 import (
     pool_tops,
 )
 from edgegru.export.tflite.lowerings.lstm_lowered import LOWERED_LAYOUTS, PADDING_HOW, RUNTIME
-from edgegru.quantize.reference_lstm_lowered import (
+from edgegru.quantize.lstm_lowered_reference import (
     GRAPH_KEY,
     LOWERED,
     Int8LstmLoweredLayer,
@@ -135,7 +135,7 @@ class LstmLoweredInt8Lowering:
     state_note = "int8 h and c"
     float_states = False
     state_points = STATE_POINTS  # ``step`` takes and returns int8 h and c (graph_int8)
-    reference_graph = LOWERED  # reference_lstm_lowered's Int8LstmLoweredModel
+    reference_graph = LOWERED  # lstm_lowered_reference's Int8LstmLoweredModel
     step_runtime = "any: Interpreter or CompiledModel (no loop, no variable tensors)"
 
     def __init__(self, peepholes: bool) -> None:

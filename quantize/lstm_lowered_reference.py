@@ -24,7 +24,7 @@ op is one of the GRU reference's building blocks (``kernels``: fixed-point FULLY
 ADD / MUL requantization; LOGISTIC / TANH by table, LiteRT's float-built one or TFLite Micro's
 fixed point in ``requant="tflm"``), so both arithmetic modes carry over unchanged.
 
-Unlike the fused integer kernel (``reference_lstm``: int16 gates, int16 c at a power-of-two
+Unlike the fused integer kernel (``lstm_reference``: int16 gates, int16 c at a power-of-two
 scale) everything here is int8: c included, at its calibrated scale.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from edgegru.quantize import kernels as K
 from edgegru.quantize.points import FIXED, input_point
-from edgegru.quantize.reference import Int8Fc, Int8GruModel, model_frame
+from edgegru.quantize.reference import Int8Fc, Int8Model, model_frame
 from edgegru.quantize.weights import WEIGHT_QMAX, int8_weights
 from edgegru.types import ActQuant, Bundle
 
@@ -120,7 +120,7 @@ class Int8LstmLoweredLayer:
         return out
 
 
-class Int8LstmLoweredModel(Int8GruModel):
+class Int8LstmLoweredModel(Int8Model):
     """The GRU model's normalization, pooling and head around ``Int8LstmLoweredLayer``s."""
 
 
