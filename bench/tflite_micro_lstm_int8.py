@@ -42,8 +42,8 @@ def on_dataset(name: str, cell: str, work: Path) -> dict[str, Any]:
     from edgegru.evaluate import predict
     from edgegru.export import ExportConfig, export
     from edgegru.quantize import QuantizeConfig, quantize_
-    from edgegru.quantize.reference import predict_int8
     from edgegru.quantize.lstm_lowered_reference import LOWERED
+    from edgegru.quantize.reference import predict_int8
     from edgegru.targets import make_target
     from edgegru.targets.config import RunConfig
     from edgegru.train import TrainConfig, train

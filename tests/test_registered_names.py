@@ -123,7 +123,6 @@ def _members(protocol: type) -> set[str]:
 
 def test_every_int8_lowering_is_an_int8_lowering():
     from edgegru.export.tflite.lowerings import Int8Lowering, load_int8
-
     from edgegru.export.tflite.lowerings.lstm_lowered_int8 import LOWERINGS as LOWERED
 
     lowerings = {cell: load_int8().get(cell) for cell in load_int8()}

@@ -233,8 +233,8 @@ def _int8_reference(bundle):
         return None
 
     def run(artifact, mode, X, lengths):
-        from edgegru.quantize.reference import predict_int8
         from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY
+        from edgegru.quantize.reference import predict_int8
 
         return predict_int8(bundle, X, lengths, mode, graph=artifact.details.get(GRAPH_KEY))
 

@@ -348,8 +348,8 @@ def check_stage(ctx: Context, folder: Path) -> dict[str, Any]:
 
     def int8_reference(artifact: Any, mode: str, X: np.ndarray, lengths: np.ndarray | None):
         """The scheme's bundle (export/<scheme>/...) through the NumPy int8 reference."""
-        from edgegru.quantize.reference import predict_int8
         from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY
+        from edgegru.quantize.reference import predict_int8
 
         scheme = Path(artifact.path).parent.name
         info = quantized.get(scheme)

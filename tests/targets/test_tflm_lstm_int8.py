@@ -18,8 +18,8 @@ import pytest
 
 from edgegru.export import ExportConfig, export, read_manifest
 from edgegru.quantize import QuantizeConfig, quantize_
-from edgegru.quantize.reference import predict_int8
 from edgegru.quantize.lstm_lowered_reference import GRAPH_KEY, LOWERED
+from edgegru.quantize.reference import predict_int8
 from edgegru.reference import reference_forward
 from edgegru.targets import make_target
 from edgegru.targets.config import RunConfig
