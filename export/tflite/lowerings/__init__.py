@@ -63,8 +63,9 @@ class CellLowering(Protocol):
 
 class Int8Lowering(Protocol):
     """A full-integer (int8-static) lowering: the graph of the cell's NumPy int8 model
-    (``edgegru.quantize.gru_reference`` / ``lstm_reference`` / ``lstm_lowered_reference``, passed as ``model``) op for op, so the
-    file computes the reference's integers (docs/extending.md#an-int8-lowering)."""
+    (``edgegru.quantize.gru_reference`` / ``lstm_reference`` / ``lstm_lowered_reference``,
+    passed as ``model``) op for op, so the file computes the reference's integers
+    (docs/extending.md#an-int8-lowering)."""
 
     layouts: tuple[str, ...]  # the TFLite layouts it writes (``--option layout=``)
     kernel: str  # what the int8 file runs, for messages ("the fused integer LSTM")
