@@ -4,7 +4,8 @@ Every number in docs/performance.md comes from a results file that a bench scrip
 page is never edited by hand. ``python -m bench`` re-renders it after a full run, and
 ``python -m bench.docs --check`` exits 1 when the page differs from what the results give
 (tests/test_docs.py runs that check). The tables are the bench scripts' own ``markdown`` /
-``table`` functions, so the page and a script's printout cannot disagree.
+``table`` functions, so the page and a script's printout cannot disagree. The README's few
+lines that quote a result (``README_LINES``) are rendered in place the same way.
 
     python -m bench.docs            # write docs/performance.md
     python -m bench.docs --check    # exit 1 if docs/performance.md is stale
@@ -24,6 +25,10 @@ from bench import onnx, onnx_int8, sweep, tflite, tflite_int8, tflite_lstm_int8,
 from bench.timing import RESULTS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+README = PAGE.parent.parent / "README.md"
+# README lines that quote a results file: (results file, the line's opening words, renderer).
+# The README is short and hand-written; these lines alone are generated, in place.
+README_LINES = [("sweep", "Ray's cost (`python -m bench.sweep`", sweep.readme_line)]
 Results = dict[str, Any]
 
 
@@ -242,11 +247,29 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write(page: Path = PAGE, results: Path = RESULTS) -> Path:
-    text = render(results)
-    tmp = page.with_suffix(".md.tmp")
+def render_readme(text: str, results: Path = RESULTS) -> str:
+    """``text`` (the README) with each generated line re-rendered from its results file."""
+    lines = text.split("\n")
+    for name, opening, line in README_LINES:
+        path = results / f"{name}.json"
+        at = [i for i, x in enumerate(lines) if x.startswith(opening)]
+        if len(at) != 1:
+            raise SystemExit(f"README.md: want one line starting {opening!r}, found {len(at)}")
+        if path.is_file():
+            lines[at[0]] = line(json.loads(path.read_text()))
+    return "\n".join(lines)
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
-    os.replace(tmp, page)
+    os.replace(tmp, path)
+
+
+def write(page: Path = PAGE, results: Path = RESULTS) -> Path:
+    _replace(page, render(results))
+    if page == PAGE:  # the README's generated lines too
+        _replace(README, render_readme(README.read_text(), results))
     return page
 
 
@@ -257,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if not PAGE.is_file() or PAGE.read_text() != render():
             print(f"{PAGE} is stale: run `python -m bench.docs`", file=sys.stderr)
+            return 1
+        if README.read_text() != render_readme(README.read_text()):
+            print(f"{README}'s generated lines are stale: run `python -m bench.docs`",
+                  file=sys.stderr)  # fmt: skip
             return 1
         return 0
     print(f"-> {write()}", file=sys.stderr)
