@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,9 @@ def require_ray() -> None:
         raise BadInput(INSTALL_HINT)
 
 
-def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
-    """OUTDIR's sweep state: written for a new sweep, checked against the config on --resume."""
+def prepare(sweep: Sweep, out: Path, resume: bool) -> tuple[dict[str, Any], bool]:
+    """OUTDIR's sweep state, checked against the config on --resume; True for a new sweep (its
+    state is written once Ray is up: a cluster that cannot be reached leaves OUTDIR as it was)."""
     path = out / STATE
     if path.is_file():
         state = load_state(out)
@@ -51,7 +54,7 @@ def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
                 f"{out} holds a different sweep (its config differs); resume it with the "
                 "same config or choose another -o"
             )
-        return state
+        return state, False
     if resume:
         raise BadInput(f"{out} holds no sweep to resume ({STATE} missing)")
     if out.exists() and any(out.iterdir()):
@@ -59,9 +62,12 @@ def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
     s = sweep.section
     state = {"config": sweep.raw, "target": sweep.target,
              "candidate": {"format": s.format, "form": s.form}, "plan": sweep.plan()}  # fmt: skip
+    return state, True
+
+
+def _write_state(out: Path, state: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, state)
-    return state
+    atomic_write_json(out / STATE, state)
 
 
 def _devices(sweep: Sweep) -> list[str]:
@@ -124,8 +130,13 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
     import ray
 
     if address:
+        _reachable(address)
+        client = address.startswith("ray://")
         try:
-            ray.init(address=address, log_to_driver=False)
+            with warnings.catch_warnings():  # Ray Client warns before it raises: one line only
+                warnings.simplefilter("ignore")
+                # Ray Client passes init's keywords to its server and logs that it does
+                ray.init(address=address, **({} if client else {"log_to_driver": False}))
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise BadInput(f"cannot connect to the Ray cluster at {address}: "
                            f"{' '.join(str(e).split())[:200]}") from None  # fmt: skip
@@ -144,6 +155,21 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
              log_to_driver=False, _node_ip_address=LOOPBACK)  # fmt: skip
     say(f"Ray started in this process: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
     return True
+
+
+def _reachable(address: str) -> None:
+    """Fail in one line at once when nothing listens at HOST:PORT (Ray Client would retry for
+    half a minute first)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        if address.startswith("ray://"):
+            raise BadInput(f"--address {address}: give ray://HOST:PORT (the Ray Client port)")
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise BadInput(f"cannot connect to the Ray cluster at {address}: "
+                       f"{e.strerror or e}") from None  # fmt: skip
 
 
 def _progress_callback(say: Say, total: int) -> Any:
@@ -172,7 +198,7 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None, resume: bool 
     """Run (or continue) the sweep into ``out``; return the report's path."""
     require_ray()
     out = out.resolve()
-    state = prepare(sweep, out, resume)
+    state, new = prepare(sweep, out, resume)
     s = sweep.section
     if s.search == "optuna":
         finished = [p for p in (out / "trials").glob("*/") if read_record(p) is not None]
@@ -181,15 +207,19 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None, resume: bool 
         todo = [t for t in state["plan"] if read_record(trial_dir(out, t["id"])) is None]
         remaining = len(todo)
     if remaining:
-        say(f"{remaining} trials to run" + (" (resuming)" if resume else ""))
-        _tune(sweep, out, state, remaining, address, say)
+        _tune(sweep, out, state if new else None, remaining, address,
+              say, f"{remaining} trials to run" + (" (resuming)" if resume else ""))  # fmt: skip
     else:
+        if new:
+            _write_state(out, state)
         say("every trial has finished")
     return render_sweep_report(out, plots=plots)
 
 
-def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
-          address: str | None, say: Say) -> None:  # fmt: skip
+def _tune(sweep: Sweep, out: Path, new: dict[str, Any] | None, remaining: int,
+          address: str | None, say: Say, intro: str) -> None:  # fmt: skip
+    """Run ``remaining`` trials on Ray Tune; ``new``: the state of a new sweep, written once Ray
+    is up (a cluster that cannot be reached fails in one line and writes nothing)."""
     # Failed trials report no objective; Optuna records them as failed instead of Tune stopping.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -203,6 +233,10 @@ def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
     s = sweep.section
     started = _init_ray(address, _devices(sweep), say)
     try:
+        if new is not None:
+            _write_state(out, new)
+        say(intro)
+        state = load_state(out)
         plan = {t["id"]: t["params"] for t in state["plan"]}
         keys: dict[str, list[Any]] = {}
         if s.search == "optuna":
