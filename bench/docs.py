@@ -183,9 +183,12 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
     ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep",
      "The same 8-trial `edgegru sweep` (basicmotions, GRU H in {8, 12, 16, 20} x 2 seeds, "
      "int8-static, checked on this machine; no stage shared) as a plain loop of pipelines in "
-     "one process and on in-process Ray with one and two trials at a time. Scaling efficiency "
+     "one process and on in-process Ray with one and two trials at a time, each run a fresh "
+     "process, the kinds interleaved (loop, 1, 2, 2, 1, loop) and averaged. Scaling efficiency "
      "= 1-worker wall / (2 x 2-worker wall); overhead = (1-worker wall - loop wall) / trials. "
-     "Other jobs on the same cores move every number here.",
+     "CPU seconds are sampled from /proc per role: the trials (the loop's process, or the trial "
+     "workers with their check processes), Tune's driver, Ray's daemons. Other jobs on the same "
+     "cores move every wall time here; the CPU times move less.",
      sweep.markdown_cost),
     ("sweep_watch", "Sweeps: GRU sizes on watch", "python -m bench.sweep --watch",
      "`bench/sweep_watch.toml`: GRU H in {16, 24, 29, 32}, each as the int8-static and the "

@@ -244,6 +244,16 @@ def sweep_cmd(cfg, out, *extra):
     return [sys.executable, "-m", "edgegru", "sweep", str(cfg), "-o", str(out), *extra]
 
 
+def sweep_ok(cfg, out, started, *extra):
+    """Run ``edgegru sweep`` to the end (exit 0); its results.json and its log."""
+    log = out.with_name(out.name + ".log")
+    run = start(sweep_cmd(cfg, out, *extra), log, CLUSTER_ENV if "--address" in extra else None)
+    started.append(run)
+    run.wait(timeout=600)
+    assert run.returncode == 0, log.read_text()
+    return json.loads((out / "results.json").read_text()), log.read_text()
+
+
 def independent_front(points, x):
     """Brute force over the trials' own numbers: not dominated by any other point."""
     front = set()
@@ -367,14 +377,8 @@ def test_optuna_sweep_minimizes_the_tflm_arena(tmp_path, started):
         "space": {"train.hidden": {"min": 4, "max": 16, "step": 4}},
         "constraints": [{"name": "arena", "max_arena_kb": 64}],
     }  # fmt: skip
-    cfg = write_toml(tmp_path / "sweep.toml", raw)
-    out = tmp_path / "out"
-    run = start(sweep_cmd(cfg, out), tmp_path / "sweep.log")
-    started.append(run)
-    run.wait(timeout=600)
-    log = (tmp_path / "sweep.log").read_text()
-    assert run.returncode == 0, log
-    result = json.loads((out / "results.json").read_text())
+    cfg, out = tmp_path / "sweep.toml", tmp_path / "out"
+    result, log = sweep_ok(write_toml(cfg, raw), out, started)
     trials = {t["id"]: t for t in result["trials"]}
     assert [t["status"] for t in trials.values()] == ["done"] * 2, log
     points = {}
@@ -516,15 +520,10 @@ def test_sweep_through_ray_client(tmp_path, started):
         raw = json.loads(json.dumps(BASE))
         raw["sweep"] = {"search": "grid", "space": {"train.hidden": [8, 12]}}
         cfg = write_toml(tmp_path / "sweep.toml", raw)
-        out = tmp_path / "out"
-        run = start(sweep_cmd(cfg, out, "--address", f"ray://127.0.0.1:{port}"),
-                    tmp_path / "sweep.log", CLUSTER_ENV)  # fmt: skip
-        started.append(run)
-        run.wait(timeout=600)
-        log = (tmp_path / "sweep.log").read_text()
-        assert run.returncode == 0, log
-        assert f"Ray cluster at ray://127.0.0.1:{port}" in log
-        trials = json.loads((out / "results.json").read_text())["trials"]
+        client = f"ray://127.0.0.1:{port}"
+        result, log = sweep_ok(cfg, tmp_path / "out", started, "--address", client)
+        assert f"Ray cluster at {client}" in log
+        trials = result["trials"]
         assert [(t["status"], t["node_id"]) for t in trials] == [("done", head_id)] * 2, log
     finally:
         for p in started:
@@ -557,14 +556,8 @@ def test_optuna_sweep_on_ssh_device_serializes_checks(tmp_path, started, sshd): 
         "space": {"train.hidden": {"min": 4, "max": 16, "step": 4},
                   "train.lr": {"min": 1e-3, "max": 1e-2, "log": True}},
     }  # fmt: skip
-    cfg = write_toml(tmp_path / "sweep.toml", raw)
-    out = tmp_path / "out"
-    run = start(sweep_cmd(cfg, out), tmp_path / "sweep.log")
-    started.append(run)
-    run.wait(timeout=600)
-    log = (tmp_path / "sweep.log").read_text()
-    assert run.returncode == 0, log
-    result = json.loads((out / "results.json").read_text())
+    cfg, out = tmp_path / "sweep.toml", tmp_path / "out"
+    result, log = sweep_ok(write_toml(cfg, raw), out, started)
     trials = result["trials"]
     assert [t["status"] for t in trials] == ["done"] * 3, log
     leases = []

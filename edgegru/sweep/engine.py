@@ -14,6 +14,7 @@ every node mounts at the same path (as Ray Tune's own ``storage_path`` requires)
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import socket
 import time
@@ -131,12 +132,12 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
 
     if address:
         _reachable(address)
-        client = address.startswith("ray://")
+        # Ray Client passes init's keywords on to its server and logs that at INFO
+        logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
         try:
             with warnings.catch_warnings():  # Ray Client warns before it raises: one line only
                 warnings.simplefilter("ignore")
-                # Ray Client passes init's keywords to its server and logs that it does
-                ray.init(address=address, **({} if client else {"log_to_driver": False}))
+                ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise BadInput(f"cannot connect to the Ray cluster at {address}: "
                            f"{' '.join(str(e).split())[:200]}") from None  # fmt: skip
@@ -166,7 +167,7 @@ def _reachable(address: str) -> None:
             raise BadInput(f"--address {address}: give ray://HOST:PORT (the Ray Client port)")
         return  # "auto" and other forms Ray resolves itself
     try:
-        socket.create_connection((host, int(port)), timeout=10).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as e:
         raise BadInput(f"cannot connect to the Ray cluster at {address}: "
                        f"{e.strerror or e}") from None  # fmt: skip
