@@ -254,6 +254,17 @@ def sweep_ok(cfg, out, started, *extra):
     return json.loads((out / "results.json").read_text()), log.read_text()
 
 
+def assert_tables_well_formed(md):
+    """Every row of every Markdown table has its header's column count."""
+    widths = []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            widths.append(line.count("|"))
+        elif widths:
+            assert len(set(widths)) == 1, md
+            widths = []
+
+
 def independent_front(points, x):
     """Brute force over the trials' own numbers: not dominated by any other point."""
     front = set()
@@ -357,6 +368,7 @@ def test_sweep_in_process_killed_and_resumed(tmp_path, started):
     for name in ("sweep.md", "pareto_size.png", "pareto_latency.png"):
         assert (out / name).is_file(), name
     md = (out / "sweep.md").read_text()
+    assert_tables_well_formed(md)
     (out / "sweep.md").unlink()
     proc = run_cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -395,6 +407,7 @@ def test_optuna_sweep_minimizes_the_tflm_arena(tmp_path, started):
     assert result["best"][0]["trial"] == best
     md = (out / "sweep.md").read_text()
     assert "arena KB" in md and "accuracy vs TFLite Micro tensor arena" in md
+    assert_tables_well_formed(md)
     assert (out / "pareto_arena.png").is_file()
 
 

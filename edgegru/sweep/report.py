@@ -143,7 +143,7 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
     lines += ["## Trials", "",
               "| trial | params | accuracy | float | drop pts | size KB | param bytes | p50 us | "
               + ("arena KB | " if arena else "") + "front | status |",
-              "|---|---|---|---|---|---|---|---|---|" + ("---|" if arena else "")]  # fmt: skip
+              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if arena else "")]  # fmt: skip
     for t in trials:
         m = t.get("metrics", {})
         fronts = ", ".join(n for n, ids in r["fronts"].items() if t["id"] in ids)
