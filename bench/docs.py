@@ -180,7 +180,7 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "full-integer PTQ with the `static` defaults, scored by the NumPy int8 reference in "
      "XNNPACK's arithmetic (what LiteRT computes). It trains dozens of models: run it alone.",
      _compress),
-    ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep",
+    ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep --reps 4",
      "The same 8-trial `edgegru sweep` (basicmotions, GRU H in {8, 12, 16, 20} x 2 seeds, "
      "int8-static, checked on this machine; no stage shared) as a plain loop of pipelines in "
      "one process and on in-process Ray with one and two trials at a time, each run a fresh "
