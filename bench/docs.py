@@ -4,7 +4,8 @@ Every number in docs/performance.md comes from a results file that a bench scrip
 page is never edited by hand. ``python -m bench`` re-renders it after a full run, and
 ``python -m bench.docs --check`` exits 1 when the page differs from what the results give
 (tests/test_docs.py runs that check). The tables are the bench scripts' own ``markdown`` /
-``table`` functions, so the page and a script's printout cannot disagree.
+``table`` functions, so the page and a script's printout cannot disagree. The README's few
+lines that quote a result (``README_LINES``) are rendered in place the same way.
 
     python -m bench.docs            # write docs/performance.md
     python -m bench.docs --check    # exit 1 if docs/performance.md is stale
@@ -33,6 +34,10 @@ from bench import (
 from bench.timing import RESULTS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+README = PAGE.parent.parent / "README.md"
+# README lines that quote a results file: (results file, the line's opening words, renderer).
+# The README is short and hand-written; these lines alone are generated, in place.
+README_LINES = [("sweep", "Ray's cost (`python -m bench.sweep`", sweep.readme_line)]
 Results = dict[str, Any]
 
 
@@ -201,12 +206,15 @@ SECTIONS: list[tuple[str, str, str, str, Callable[[Results], list[str]]]] = [
      "full-integer PTQ with the `static` defaults, scored by the NumPy int8 reference in "
      "XNNPACK's arithmetic (what LiteRT computes). It trains dozens of models: run it alone.",
      _compress),
-    ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep",
+    ("sweep", "Sweeps: the cost of Ray Tune", "python -m bench.sweep --reps 4",
      "The same 8-trial `edgegru sweep` (basicmotions, GRU H in {8, 12, 16, 20} x 2 seeds, "
      "int8-static, checked on this machine; no stage shared) as a plain loop of pipelines in "
-     "one process and on in-process Ray with one and two trials at a time. Scaling efficiency "
+     "one process and on in-process Ray with one and two trials at a time, each run a fresh "
+     "process, the kinds interleaved (loop, 1, 2, 2, 1, loop) and averaged. Scaling efficiency "
      "= 1-worker wall / (2 x 2-worker wall); overhead = (1-worker wall - loop wall) / trials. "
-     "Other jobs on the same cores move every number here.",
+     "CPU seconds are sampled from /proc per role: the trials (the loop's process, or the trial "
+     "workers with their check processes), Tune's driver, Ray's daemons. Other jobs on the same "
+     "cores move every wall time here; the CPU times move less.",
      sweep.markdown_cost),
     ("sweep_watch", "Sweeps: GRU sizes on watch", "python -m bench.sweep --watch",
      "`bench/sweep_watch.toml`: GRU H in {16, 24, 29, 32}, each as the int8-static and the "
@@ -268,11 +276,29 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write(page: Path = PAGE, results: Path = RESULTS) -> Path:
-    text = render(results)
-    tmp = page.with_suffix(".md.tmp")
+def render_readme(text: str, results: Path = RESULTS) -> str:
+    """``text`` (the README) with each generated line re-rendered from its results file."""
+    lines = text.split("\n")
+    for name, opening, line in README_LINES:
+        path = results / f"{name}.json"
+        at = [i for i, x in enumerate(lines) if x.startswith(opening)]
+        if len(at) != 1:
+            raise SystemExit(f"README.md: want one line starting {opening!r}, found {len(at)}")
+        if path.is_file():
+            lines[at[0]] = line(json.loads(path.read_text()))
+    return "\n".join(lines)
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
-    os.replace(tmp, page)
+    os.replace(tmp, path)
+
+
+def write(page: Path = PAGE, results: Path = RESULTS) -> Path:
+    _replace(page, render(results))
+    if page == PAGE:  # the README's generated lines too
+        _replace(README, render_readme(README.read_text(), results))
     return page
 
 
@@ -283,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if not PAGE.is_file() or PAGE.read_text() != render():
             print(f"{PAGE} is stale: run `python -m bench.docs`", file=sys.stderr)
+            return 1
+        if README.read_text() != render_readme(README.read_text()):
+            print(f"{README}'s generated lines are stale: run `python -m bench.docs`",
+                  file=sys.stderr)  # fmt: skip
             return 1
         return 0
     print(f"-> {write()}", file=sys.stderr)

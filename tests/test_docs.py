@@ -78,6 +78,15 @@ def test_performance_page_is_generated_from_the_bench_results():
     )
 
 
+def test_readme_numbers_are_generated_from_the_bench_results():
+    from bench import docs
+
+    text = (ROOT / "README.md").read_text()
+    assert text == docs.render_readme(text), (
+        "README.md's generated lines are stale: run `python -m bench.docs`"
+    )
+
+
 def test_readme_is_short_and_its_local_links_resolve():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= README_MAX_LINES

@@ -88,6 +88,14 @@ def write_toml(path, data):
         ({"space": {"train.hidden": [8]}, "target": "ssh://pi@x"}, "not in [check] targets"),
         ({"space": {"train.hidden": [8]}, "constraints": [{"max_kb": 4}]}, "unknown key 'max_kb'"),
         ({"space": {}}, "name at least one key"),
+        (
+            {"space": {"train.hidden": [8]}, "objectives": ["accuracy", "arena"]},
+            'arena is measured by TFLite Micro: add "tflm" to [check] targets',
+        ),
+        (
+            {"space": {"train.hidden": [8]}, "constraints": [{"max_flash_kb": 9}]},
+            'max_flash_kb is measured by TFLite Micro: add "tflm"',
+        ),
     ],
 )
 def test_bad_sweeps_fail_with_one_line(sweep, needle):
@@ -236,6 +244,27 @@ def sweep_cmd(cfg, out, *extra):
     return [sys.executable, "-m", "edgegru", "sweep", str(cfg), "-o", str(out), *extra]
 
 
+def sweep_ok(cfg, out, started, *extra):
+    """Run ``edgegru sweep`` to the end (exit 0); its results.json and its log."""
+    log = out.with_name(out.name + ".log")
+    run = start(sweep_cmd(cfg, out, *extra), log, CLUSTER_ENV if "--address" in extra else None)
+    started.append(run)
+    run.wait(timeout=600)
+    assert run.returncode == 0, log.read_text()
+    return json.loads((out / "results.json").read_text()), log.read_text()
+
+
+def assert_tables_well_formed(md):
+    """Every row of every Markdown table has its header's column count."""
+    widths = []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            widths.append(line.count("|"))
+        elif widths:
+            assert len(set(widths)) == 1, md
+            widths = []
+
+
 def independent_front(points, x):
     """Brute force over the trials' own numbers: not dominated by any other point."""
     front = set()
@@ -339,10 +368,47 @@ def test_sweep_in_process_killed_and_resumed(tmp_path, started):
     for name in ("sweep.md", "pareto_size.png", "pareto_latency.png"):
         assert (out / name).is_file(), name
     md = (out / "sweep.md").read_text()
+    assert_tables_well_formed(md)
     (out / "sweep.md").unlink()
     proc = run_cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
     assert (out / "sweep.md").read_text() == md
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_optuna_sweep_minimizes_the_tflm_arena(tmp_path, started):
+    """objectives = ["accuracy", "arena"]: Optuna reads TFLite Micro's arena from each trial's
+    tflm check (accuracy from `local`); the report's arena front and the best trial within an
+    arena budget come from the trials' own results.json."""
+    raw = json.loads(json.dumps(BASE))
+    raw["check"] |= {"targets": ["local", "tflm"], "limit": 8}
+    raw["sweep"] = {
+        "search": "optuna", "trials": 2, "max_concurrent": 2, "target": "local",
+        "objectives": ["accuracy", "arena"],
+        "space": {"train.hidden": {"min": 4, "max": 16, "step": 4}},
+        "constraints": [{"name": "arena", "max_arena_kb": 64}],
+    }  # fmt: skip
+    cfg, out = tmp_path / "sweep.toml", tmp_path / "out"
+    result, log = sweep_ok(write_toml(cfg, raw), out, started)
+    trials = {t["id"]: t for t in result["trials"]}
+    assert [t["status"] for t in trials.values()] == ["done"] * 2, log
+    points = {}
+    for tid, t in trials.items():
+        own = json.loads((out / "trials" / tid / "results.json").read_text())
+        rows = own["stages"]["check"]["outputs"]["rows"]
+        (row,) = [r for r in rows if r["target"] == "tflm" and r["file"] == t["metrics"]["file"]]
+        assert t["metrics"]["arena_bytes"] == row["mcu"]["arena_bytes"] > 0
+        assert t["metrics"]["flash_bytes"] == row["mcu"]["flash_bytes"]
+        points[tid] = t["metrics"]
+    assert set(result["fronts"]["arena"]) == independent_front(points, "arena_bytes")
+    within = [t for t, m in points.items() if m["arena_bytes"] <= 64 * 1024]
+    best = max(within, key=lambda t: (points[t]["accuracy"], -points[t]["size_bytes"]))
+    assert result["best"][0]["trial"] == best
+    md = (out / "sweep.md").read_text()
+    assert "arena KB" in md and "accuracy vs TFLite Micro tensor arena" in md
+    assert_tables_well_formed(md)
+    assert (out / "pareto_arena.png").is_file()
 
 
 # ---------------------------------------------------------------- a two-node cluster
@@ -380,22 +446,31 @@ def cluster_nodes(address):
     return json.loads(lines[-1]) if proc.returncode == 0 and lines else []
 
 
+RAY_BIN = str(Path(sys.executable).with_name("ray"))
+NODE_ARGS = ["--block", "--node-ip-address", CLUSTER_IP, "--num-cpus", "1",
+             "--disable-usage-stats"]  # fmt: skip
+
+
+def start_head(tmp_path, started, temp, *extra):
+    """A one-CPU head node on loopback (its processes in ``started``); its GCS address once it
+    is up."""
+    address = f"{CLUSTER_IP}:{free_port()}"
+    head_cmd = [RAY_BIN, "start", "--head", "--port", address.split(":")[1], "--temp-dir", temp,
+                "--include-dashboard=false", *NODE_ARGS, *extra]  # fmt: skip
+    started.append(start(head_cmd, tmp_path / "head.log", CLUSTER_ENV))
+    wait_for(lambda: len(cluster_nodes(address)) == 1, 180, "the head node")
+    return address
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_sweep_on_two_node_cluster_survives_losing_the_worker(tmp_path, started):
     """Head + one worker node (one CPU each) on loopback; the worker node is killed while it
     runs a trial; Ray Tune runs that trial again on the head and the sweep completes."""
-    ray_bin = str(Path(sys.executable).with_name("ray"))
     temp = tempfile.mkdtemp(prefix="egr", dir="/tmp")  # short: Ray's socket paths must fit
-    address = f"{CLUSTER_IP}:{free_port()}"
-    common = ["--block", "--node-ip-address", CLUSTER_IP, "--num-cpus", "1",
-              "--disable-usage-stats"]  # fmt: skip
     try:
-        head_cmd = [ray_bin, "start", "--head", "--port", address.split(":")[1],
-                    "--temp-dir", temp, "--include-dashboard=false", *common]  # fmt: skip
-        started.append(start(head_cmd, tmp_path / "head.log", CLUSTER_ENV))
-        wait_for(lambda: len(cluster_nodes(address)) == 1, 180, "the head node")
-        worker_cmd = [ray_bin, "start", "--address", address, *common,
+        address = start_head(tmp_path, started, temp)
+        worker_cmd = [RAY_BIN, "start", "--address", address, *NODE_ARGS,
                       "--resources", json.dumps({"sweep_test_worker": 1})]  # fmt: skip
         worker = start(worker_cmd, tmp_path / "worker.log", CLUSTER_ENV)
         started.append(worker)
@@ -445,6 +520,39 @@ def test_sweep_on_two_node_cluster_survives_losing_the_worker(tmp_path, started)
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_sweep_through_ray_client(tmp_path, started):
+    """--address ray://127.0.0.1:PORT: a head on loopback with Ray Client's server; a tiny sweep
+    runs its trials on that cluster (not on a Ray of its own) into a local OUTDIR."""
+    temp = tempfile.mkdtemp(prefix="egr", dir="/tmp")
+    try:
+        port = free_port()
+        address = start_head(tmp_path, started, temp, "--ray-client-server-port", str(port))
+        ((head_id, _),) = cluster_nodes(address)
+        raw = json.loads(json.dumps(BASE))
+        raw["sweep"] = {"search": "grid", "space": {"train.hidden": [8, 12]}}
+        cfg = write_toml(tmp_path / "sweep.toml", raw)
+        client = f"ray://127.0.0.1:{port}"
+        result, log = sweep_ok(cfg, tmp_path / "out", started, "--address", client)
+        assert f"Ray cluster at {client}" in log
+        trials = result["trials"]
+        assert [(t["status"], t["node_id"]) for t in trials] == [("done", head_id)] * 2, log
+    finally:
+        for p in started:
+            kill_family(p.pid)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.xdist_group("ray")
+def test_unreachable_cluster_fails_in_one_line_and_writes_nothing(tmp_path):
+    cfg = write_toml(tmp_path / "s.toml", sweep_of(space={"train.hidden": [8]}))
+    address = f"ray://{CLUSTER_IP}:{free_port()}"  # nothing listens there
+    proc = run_cli("sweep", str(cfg), "-o", str(tmp_path / "o"), "--address", address)
+    assert_one_line_error(proc, f"cannot connect to the Ray cluster at {address}")
+    assert not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------- Optuna on a real ssh device
 
 
@@ -461,14 +569,8 @@ def test_optuna_sweep_on_ssh_device_serializes_checks(tmp_path, started, sshd): 
         "space": {"train.hidden": {"min": 4, "max": 16, "step": 4},
                   "train.lr": {"min": 1e-3, "max": 1e-2, "log": True}},
     }  # fmt: skip
-    cfg = write_toml(tmp_path / "sweep.toml", raw)
-    out = tmp_path / "out"
-    run = start(sweep_cmd(cfg, out), tmp_path / "sweep.log")
-    started.append(run)
-    run.wait(timeout=600)
-    log = (tmp_path / "sweep.log").read_text()
-    assert run.returncode == 0, log
-    result = json.loads((out / "results.json").read_text())
+    cfg, out = tmp_path / "sweep.toml", tmp_path / "out"
+    result, log = sweep_ok(write_toml(cfg, raw), out, started)
     trials = result["trials"]
     assert [t["status"] for t in trials] == ["done"] * 3, log
     leases = []

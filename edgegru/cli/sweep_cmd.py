@@ -38,6 +38,7 @@ def command(config, out, address, resume, no_plots, as_json) -> None:  # fmt: sk
       edgegru sweep sweep.toml -o runs/sweep
       edgegru sweep sweep.toml -o runs/sweep --resume        # after a kill
       edgegru sweep sweep.toml -o runs/sweep --address auto  # on a running Ray cluster
+      edgegru sweep sweep.toml -o runs/sweep --address ray://HEAD:10001   # Ray Client
     \b
     Config:
       [data]  dataset = "watch"
@@ -46,7 +47,7 @@ def command(config, out, address, resume, no_plots, as_json) -> None:  # fmt: sk
       search = "grid"                 # grid | random | optuna
       trials = 8                      # random / optuna
       cpus_per_trial = 1
-      objectives = ["accuracy", "size"]        # + "latency", "params" (optuna)
+      objectives = ["accuracy", "size"]  # + latency, params; arena, flash (tflm target)
       [sweep.space]
       "train.hidden" = [16, 32]
       "quantize.scheme" = ["static", "dynamic"]

@@ -44,7 +44,12 @@ OBJECTIVES = {
     "size": ("size_bytes", "min"),
     "params": ("param_bytes", "min"),
     "latency": ("p50_us", "min"),
+    # TFLite Micro's tensor arena and the model's flash bytes: read from the trial's tflm check
+    "arena": ("arena_bytes", "min"),
+    "flash": ("flash_bytes", "min"),
 }
+# objectives and constraints that only the tflm target measures
+TFLM_METRICS = ("arena_bytes", "flash_bytes")
 # The pseudo-key: one int8 scheme per trial (a trial deploys one file), or "none" for float only.
 SCHEME_KEY = "quantize.scheme"
 NO_SCHEME = "none"
@@ -60,6 +65,8 @@ CONSTRAINTS = {
     "max_params_kb": ("param_bytes", "max", 1024.0),
     "max_latency_us": ("p50_us", "max", 1.0),
     "max_rss_mb": ("peak_rss_mb", "max", 1.0),
+    "max_arena_kb": ("arena_bytes", "max", 1024.0),
+    "max_flash_kb": ("flash_bytes", "max", 1024.0),
 }
 
 
@@ -137,6 +144,14 @@ class Sweep:
     raw: dict[str, Any]
 
     @property
+    def needs_tflm(self) -> str | None:
+        """The objective or constraint that reads the tflm check, if any."""
+        wanted = [o for o in self.section.objectives if OBJECTIVES[o][0] in TFLM_METRICS]
+        wanted += [k for c in self.section.constraints for k in c
+                   if k in CONSTRAINTS and CONSTRAINTS[k][0] in TFLM_METRICS]  # fmt: skip
+        return wanted[0] if wanted else None
+
+    @property
     def target(self) -> str:
         return self.section.target or PipelineConfig.from_json(self.base).check.targets[0]
 
@@ -160,6 +175,13 @@ class Sweep:
         cfg = PipelineConfig.from_json(data, f"{where} ({_describe(params)})")
         if self.target not in cfg.check.targets:
             raise BadInput(f"{where}: [sweep] target {self.target!r} is not in [check] targets")
+        tflm = self.needs_tflm
+        if tflm and "tflm" not in {t.partition("?")[0] for t in cfg.check.targets}:
+            raise BadInput(f"{where}: {tflm} is measured by TFLite Micro: add \"tflm\" to "
+                           "[check] targets")  # fmt: skip
+        if tflm and self.section.format != "tflite":
+            raise BadInput(f"{where}: {tflm} is measured by TFLite Micro, which runs the "
+                           "tflite file: set [sweep] format = \"tflite\"")  # fmt: skip
         if cfg.quantize.enabled and len(cfg.quantize.schemes) > 1:
             raise BadInput(
                 f"{where}: a trial deploys one file: set [quantize] schemes to one scheme "

@@ -14,15 +14,18 @@ every node mounts at the same path (as Ray Tune's own ``storage_path`` requires)
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import socket
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edgegru.errors import BadInput
 from edgegru.io import atomic_write_json
-from edgegru.sweep.config import OBJECTIVES, Sweep, parse_sweep
+from edgegru.sweep.config import OBJECTIVES, Sweep
 from edgegru.sweep.report import STATE, load_state, render_sweep_report
 from edgegru.sweep.stages import device_resource
 from edgegru.sweep.trial import read_record, run_trial, trial_dir
@@ -37,8 +40,9 @@ def require_ray() -> None:
         raise BadInput(INSTALL_HINT)
 
 
-def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
-    """OUTDIR's sweep state: written for a new sweep, checked against the config on --resume."""
+def prepare(sweep: Sweep, out: Path, resume: bool) -> tuple[dict[str, Any], bool]:
+    """OUTDIR's sweep state, checked against the config on --resume; True for a new sweep (its
+    state is written once Ray is up: a cluster that cannot be reached leaves OUTDIR as it was)."""
     path = out / STATE
     if path.is_file():
         state = load_state(out)
@@ -51,7 +55,7 @@ def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
                 f"{out} holds a different sweep (its config differs); resume it with the "
                 "same config or choose another -o"
             )
-        return state
+        return state, False
     if resume:
         raise BadInput(f"{out} holds no sweep to resume ({STATE} missing)")
     if out.exists() and any(out.iterdir()):
@@ -59,9 +63,12 @@ def prepare(sweep: Sweep, out: Path, resume: bool) -> dict[str, Any]:
     s = sweep.section
     state = {"config": sweep.raw, "target": sweep.target,
              "candidate": {"format": s.format, "form": s.form}, "plan": sweep.plan()}  # fmt: skip
+    return state, True
+
+
+def _write_state(out: Path, state: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, state)
-    return state
+    atomic_write_json(out / STATE, state)
 
 
 def _devices(sweep: Sweep) -> list[str]:
@@ -76,12 +83,13 @@ def _devices(sweep: Sweep) -> list[str]:
     return sorted({r for t in targets if (r := device_resource(t))})
 
 
-def _trainable(config: dict[str, Any], raw: dict[str, Any], outdir: str,
+def _trainable(config: dict[str, Any], sweep: Sweep, outdir: str,
                plan: dict[str, Any], keys: dict[str, list[Any]], cpus: int) -> None:  # fmt: skip
-    """The Tune function trainable: one trial, reported once."""
+    """The Tune function trainable: one trial, reported once. ``sweep`` arrives validated (the
+    driver parsed it once): parsing it again per trial re-built every planned trial's config,
+    a cost per trial that grew with the size of the grid."""
     from ray import tune
 
-    sweep = parse_sweep(raw)
     if "trial" in config:
         tid, params = config["trial"], plan[config["trial"]]
     else:  # model-based search: the sampler's choice indices -> the values
@@ -123,8 +131,13 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
     import ray
 
     if address:
+        _reachable(address)
+        # Ray Client passes init's keywords on to its server and logs that at INFO
+        logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
         try:
-            ray.init(address=address, log_to_driver=False)
+            with warnings.catch_warnings():  # Ray Client warns before it raises: one line only
+                warnings.simplefilter("ignore")
+                ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise BadInput(f"cannot connect to the Ray cluster at {address}: "
                            f"{' '.join(str(e).split())[:200]}") from None  # fmt: skip
@@ -143,6 +156,21 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
              log_to_driver=False, _node_ip_address=LOOPBACK)  # fmt: skip
     say(f"Ray started in this process: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
     return True
+
+
+def _reachable(address: str) -> None:
+    """Fail in one line at once when nothing listens at HOST:PORT (Ray Client would retry for
+    half a minute first)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        if address.startswith("ray://"):
+            raise BadInput(f"--address {address}: give ray://HOST:PORT (the Ray Client port)")
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as e:
+        raise BadInput(f"cannot connect to the Ray cluster at {address}: "
+                       f"{e.strerror or e}") from None  # fmt: skip
 
 
 def _progress_callback(say: Say, total: int) -> Any:
@@ -171,7 +199,7 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None, resume: bool 
     """Run (or continue) the sweep into ``out``; return the report's path."""
     require_ray()
     out = out.resolve()
-    state = prepare(sweep, out, resume)
+    state, new = prepare(sweep, out, resume)
     s = sweep.section
     if s.search == "optuna":
         finished = [p for p in (out / "trials").glob("*/") if read_record(p) is not None]
@@ -180,24 +208,36 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None, resume: bool 
         todo = [t for t in state["plan"] if read_record(trial_dir(out, t["id"])) is None]
         remaining = len(todo)
     if remaining:
-        say(f"{remaining} trials to run" + (" (resuming)" if resume else ""))
-        _tune(sweep, out, state, remaining, address, say)
+        _tune(sweep, out, state if new else None, remaining, address,
+              say, f"{remaining} trials to run" + (" (resuming)" if resume else ""))  # fmt: skip
     else:
+        if new:
+            _write_state(out, state)
         say("every trial has finished")
     return render_sweep_report(out, plots=plots)
 
 
-def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
-          address: str | None, say: Say) -> None:  # fmt: skip
+def _tune(sweep: Sweep, out: Path, new: dict[str, Any] | None, remaining: int,
+          address: str | None, say: Say, intro: str) -> None:  # fmt: skip
+    """Run ``remaining`` trials on Ray Tune; ``new``: the state of a new sweep, written once Ray
+    is up (a cluster that cannot be reached fails in one line and writes nothing)."""
     # Failed trials report no objective; Optuna records them as failed instead of Tune stopping.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # No CSV / TensorBoard files per trial (a trial's record, trial.json, is the ledger): only
+    # the JSON logger below, whose result.json Tune's own result grid reads at the end.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     s = sweep.section
     started = _init_ray(address, _devices(sweep), say)
     try:
+        if new is not None:
+            _write_state(out, new)
+        say(intro)
+        state = load_state(out)
         plan = {t["id"]: t["params"] for t in state["plan"]}
         keys: dict[str, list[Any]] = {}
         if s.search == "optuna":
@@ -228,7 +268,7 @@ def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
         # reuse_actors: one worker process runs trial after trial (its imports of torch and
         # the runtimes are paid once, not per trial)
         trainable = tune.with_resources(
-            tune.with_parameters(_trainable, raw=sweep.raw, outdir=str(out), plan=plan, keys=keys,
+            tune.with_parameters(_trainable, sweep=sweep, outdir=str(out), plan=plan, keys=keys,
                                  cpus=s.cpus_per_trial),
             {"cpu": s.cpus_per_trial},
         )  # fmt: skip
@@ -240,7 +280,7 @@ def _tune(sweep: Sweep, out: Path, state: dict[str, Any], remaining: int,
                 name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
                 storage_path=str(out / "ray"),
                 failure_config=tune.FailureConfig(max_failures=s.retries),
-                callbacks=[_progress_callback(say, remaining)],
+                callbacks=[_progress_callback(say, remaining), JsonLoggerCallback()],
                 verbose=0,
             ),
         )

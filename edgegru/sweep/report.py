@@ -19,7 +19,10 @@ from edgegru.sweep.trial import read_record, trial_dir
 STATE = "sweep.json"
 # x axis of each front: (trial metric, label, scale)
 FRONTS = {"size": ("size_bytes", "file size (KB)", 1 / 1024),
-          "latency": ("p50_us", "median latency per window (us)", 1.0)}  # fmt: skip
+          "latency": ("p50_us", "median latency per window (us)", 1.0),
+          "arena": ("arena_bytes", "TFLite Micro tensor arena (KB)", 1 / 1024)}  # fmt: skip
+# fronts every sweep reports; the others only when a trial has their metric (a tflm check)
+ALWAYS = ("size", "latency")
 
 
 def dominates(a: dict[str, Any], b: dict[str, Any], x: str) -> bool:
@@ -89,7 +92,11 @@ def collect(out: Path) -> dict[str, Any]:
         "target": state["target"],
         "candidate": state["candidate"],
         "trials": trials,
-        "fronts": {name: pareto_front(trials, x) for name, (x, _, _) in FRONTS.items()},
+        "fronts": {
+            name: pareto_front(trials, x)
+            for name, (x, _, _) in FRONTS.items()
+            if name in ALWAYS or _measured(trials, x)
+        },
         "best": [
             {
                 "name": c.get("name", f"constraints {i + 1}"),
@@ -103,6 +110,14 @@ def collect(out: Path) -> dict[str, Any]:
             {"id": t["id"], "attempts": t["attempts"]} for t in trials if t.get("attempts", 1) > 1
         ],
     }
+
+
+def _measured(trials: list[dict[str, Any]], metric: str) -> bool:
+    return any(t.get("metrics", {}).get(metric) is not None for t in trials)
+
+
+def _kb(v: Any) -> str:
+    return _fmt(v / 1024 if v is not None else None, 1)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -124,23 +139,24 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
              f"{len(r['failed'])} failed). Each trial is judged by its {cand['format']} "
              f"{cand['form']} file (int8 where the trial quantizes) on `{r['target']}`: accuracy "
              "on the test split, file size, median latency per window.", ""]  # fmt: skip
-    {i for ids in r["fronts"].values() for i in ids}
+    arena = _measured(trials, "arena_bytes")  # a tflm check: its arena column
     lines += ["## Trials", "",
-              "| trial | params | accuracy | float | drop pts | size KB | param bytes | "
-              "p50 us | front | status |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| trial | params | accuracy | float | drop pts | size KB | param bytes | p50 us | "
+              + ("arena KB | " if arena else "") + "front | status |",
+              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if arena else "")]  # fmt: skip
     for t in trials:
         m = t.get("metrics", {})
         fronts = ", ".join(n for n, ids in r["fronts"].items() if t["id"] in ids)
         status = t["status"] if t["status"] != "failed" else f"failed: {t['error']}"
         if t.get("attempts", 1) > 1:
             status += f" (ran {t['attempts']} times)"
-        size = m.get("size_bytes")
         lines.append(
             f"| {t['id']} | {_params(t.get('params', {}))} | {_fmt(m.get('accuracy'))} | "
             f"{_fmt(m.get('float_accuracy'))} | {_fmt(m.get('accuracy_drop_pts'), 1)} | "
-            f"{_fmt(size / 1024 if size is not None else None, 1)} | "
-            f"{_fmt(m.get('param_bytes'))} | {_fmt(m.get('p50_us'), 1)} | "
-            f"{fronts or '-'} | {status} |"
+            f"{_kb(m.get('size_bytes'))} | {_fmt(m.get('param_bytes'))} | "
+            f"{_fmt(m.get('p50_us'), 1)} | "
+            + (f"{_kb(m.get('arena_bytes'))} | " if arena else "")
+            + f"{fronts or '-'} | {status} |"
         )
     lines.append("")
     for name, ids in r["fronts"].items():
@@ -150,16 +166,16 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
         lines += [f"Pareto front, accuracy vs {label}: {pts or 'no done trial'}.", ""]
     if r["best"]:
         lines += ["## Best trial under each set of constraints", "",
-                  "| constraints | budgets | trial | accuracy | size KB | p50 us |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  "| constraints | budgets | trial | accuracy | size KB | p50 us |"
+                  + (" arena KB |" if arena else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if arena else "")]  # fmt: skip
         for b in r["best"]:
             budgets = ", ".join(f"{k} {v}" for k, v in b["constraints"].items()) or "none"
             m = _by_id(trials, b["trial"])["metrics"] if b["trial"] else {}
-            size = m.get("size_bytes")
             lines.append(f"| {b['name']} | {budgets} | {b['trial'] or 'none meets them'} | "
-                         f"{_fmt(m.get('accuracy'))} | "
-                         f"{_fmt(size / 1024 if size is not None else None, 1)} | "
-                         f"{_fmt(m.get('p50_us'), 1)} |")  # fmt: skip
+                         f"{_fmt(m.get('accuracy'))} | {_kb(m.get('size_bytes'))} | "
+                         f"{_fmt(m.get('p50_us'), 1)} |"
+                         + (f" {_kb(m.get('arena_bytes'))} |" if arena else ""))  # fmt: skip
         lines.append("")
     if r["failed"]:
         lines += ["## Failed trials", ""] + [f"- {f['id']}: {f['error']}" for f in r["failed"]]
@@ -188,7 +204,8 @@ def render_plots(out: Path, r: dict[str, Any]) -> list[str]:
 
     names = []
     done = [t for t in r["trials"] if t["status"] == "done"]
-    for name, (x, label, scale) in FRONTS.items():
+    for name in r["fronts"]:
+        x, label, scale = FRONTS[name]
         pts = [t for t in done if t["metrics"].get(x) is not None]
         if not pts:
             continue

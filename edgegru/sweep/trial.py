@@ -65,9 +65,11 @@ def candidate(results: dict[str, Any], fmt: str, form: str, precision: str,
     for a in results.get("artifacts", []):
         if (a["format"], a["form"], a["precision"]) != (fmt, form, precision):
             continue
+        # TFLite Micro's arena and flash come from the file's tflm check, whatever the target
+        mcu = next((c["mcu"] for c in a.get("checks", []) if c.get("mcu")), None)
         for c in a.get("checks", []):
             if c.get("target") in names:
-                return {"file": a["file"], "size_bytes": a["size_bytes"], "check": c}
+                return {"file": a["file"], "size_bytes": a["size_bytes"], "check": c, "mcu": mcu}
     return None
 
 
@@ -90,6 +92,10 @@ def _metrics(out: Path, sweep: Sweep, cfg: Any, ctx: Any) -> dict[str, Any]:
     if c.get("accuracy") is None:
         raise BadInput(f"{found['file']} on {sweep.target}: no accuracy (the sweep ranks "
                        "classifiers)")  # fmt: skip
+    mcu = found["mcu"] or {}
+    if sweep.needs_tflm and not mcu:
+        raise BadInput(f"{found['file']}: no tflm check to read {sweep.needs_tflm} from "
+                       "(TFLite Micro does not run this file)")  # fmt: skip
     latency = c.get("p50_us", (c.get("latency_us") or {}).get("p50"))
     spec = load_bundle(model_folder(ctx)).spec
     sizes = model_sizes(spec)
@@ -106,6 +112,8 @@ def _metrics(out: Path, sweep: Sweep, cfg: Any, ctx: Any) -> dict[str, Any]:
         "hidden": spec.hidden_size,
         "p50_us": latency,
         "peak_rss_mb": c.get("peak_rss_mb"),
+        "arena_bytes": mcu.get("arena_bytes"),
+        "flash_bytes": mcu.get("flash_bytes"),
         "check_failures": c.get("failures", []),
     }
 
@@ -133,7 +141,7 @@ def run_trial(sweep: Sweep, outdir: Path, trial_id: str, params: dict[str, Any],
     t0 = time.perf_counter()
     record: dict[str, Any] = {
         "id": trial_id, "params": params, "attempts": attempts, "host": socket.gethostname(),
-        "node_id": _ray_node(), "pid": os.getpid(),
+        "node_id": _ray_node(), "pid": os.getpid(), "started": round(time.time(), 3),
     }  # fmt: skip
     hooks = None
     try:
