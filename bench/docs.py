@@ -37,7 +37,11 @@ PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 README = PAGE.parent.parent / "README.md"
 # README lines that quote a results file: (results file, the line's opening words, renderer).
 # The README is short and hand-written; these lines alone are generated, in place.
-README_LINES = [("sweep", "Ray's cost (`python -m bench.sweep`", sweep.readme_line)]
+README_LINES = [
+    ("sweep", "Ray's cost (`python -m bench.sweep`", sweep.readme_line),
+    ("sweep_watch", "holds GRU-", sweep.readme_watch_line),
+    ("tflite_micro", "  Micro's interpreter: op check,", tflite_micro.readme_line),
+]
 Results = dict[str, Any]
 
 

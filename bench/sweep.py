@@ -319,6 +319,15 @@ def readme_line(d: dict[str, Any]) -> str:
     )
 
 
+def readme_watch_line(d: dict[str, Any]) -> str:
+    """The README's sentence on the watch sweep's result (``bench.docs`` writes it there)."""
+    best, ref = d["best_within_4000_bytes"], d["float_gru32"]
+    return (
+        f"holds GRU-{best['hidden']} int8-static at {best['param_bytes']:,} parameter bytes with "
+        f"{best['accuracy']:.3f} test accuracy (float GRU-32: {ref['accuracy']:.3f})."
+    )
+
+
 def _opt(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 

@@ -120,6 +120,20 @@ def table(name: str, w: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def readme_line(d: dict[str, Any]) -> str:
+    """The README's sentence on the compressed watch model on TFLite Micro (``bench.docs``)."""
+    g = d["goal"]
+    step, seq = g["step"], g["sequence"]
+    return (
+        "  Micro's interpreter: op check, smallest arena, flash) and C-array export; the "
+        f"compressed `watch` GRU-{g['hidden']} "
+        f"({g['int8_parameter_bytes']:,} B of int8 parameters) as an int8 step file needs "
+        f"{step['arena_bytes']:,} B of arena and {step['flash_bytes']:,} B of flash (the sequence "
+        f"file {seq['arena_bytes']:,} B of arena), {step['accuracy']:.4f} on TFLite Micro, "
+        "bit-exact with the NumPy reference ([microcontrollers.md](docs/microcontrollers.md))."
+    )
+
+
 def goal_table(g: dict[str, Any]) -> str:
     rows = [f"**{g['cell']} H={g['hidden']}, {g['int8_parameter_bytes']:,} B int8 parameters, "
             f"{g['windows']} test windows on TFLite Micro**", "",
