@@ -30,7 +30,7 @@ import numpy as np
 
 from edgegru.quantize import kernels as K
 from edgegru.quantize import lstm_kernels as L
-from edgegru.quantize.points import input_point, pool_point
+from edgegru.quantize.points import input_point
 from edgegru.quantize.weights import WEIGHT_QMAX
 from edgegru.types import ActQuant, Bundle
 
@@ -174,24 +174,7 @@ class Int8LstmModel:
 
 
 def build_lstm_reference(bundle: Bundle) -> Int8LstmModel:
-    from edgegru.quantize.reference import Int8Fc
+    from edgegru.quantize.reference import model_frame
     from edgegru.quantize.weights import int8_weights
 
-    spec = bundle.spec
-    assert bundle.quant is not None
-    act = bundle.quant.activations
-    norm = spec.normalization
-    mean = np.zeros(spec.input_size) if norm is None else np.asarray(norm.mean)
-    std = np.ones(spec.input_size) if norm is None else np.asarray(norm.std)
-    W_head, s_head = int8_weights(bundle)["head.weight"]
-    q_pool = act[pool_point(spec)]
-    head = Int8Fc.make(W_head, s_head, bundle.weights["head.bias"], q_pool, act["head.y"])
-    return Int8LstmModel(
-        head_kind=spec.head,
-        mean=mean.astype(np.float32),
-        inv_std=(1.0 / std).astype(np.float32),
-        q_input=act["input"],
-        layers=lstm_layers(bundle),
-        q_pool=q_pool,
-        head=head,
-    )
+    return Int8LstmModel(layers=lstm_layers(bundle), **model_frame(bundle, int8_weights(bundle)))
