@@ -134,13 +134,7 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
         _reachable(address)
         # Ray Client passes init's keywords on to its server and logs that at INFO
         logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
-        try:
-            with warnings.catch_warnings():  # Ray Client warns before it raises: one line only
-                warnings.simplefilter("ignore")
-                ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise BadInput(f"cannot connect to the Ray cluster at {address}: "
-                           f"{' '.join(str(e).split())[:200]}") from None  # fmt: skip
+        _connect(ray, address, say)
         have = ray.cluster_resources()
         missing = [r for r in devices if have.get(r, 0) < 1]
         if missing:
@@ -156,6 +150,30 @@ def _init_ray(address: str | None, devices: list[str], say: Say) -> bool:
              log_to_driver=False, _node_ip_address=LOOPBACK)  # fmt: skip
     say(f"Ray started in this process: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
     return True
+
+
+# Ray Client's proxy starts one server process per client; when that start fails (seen on a
+# loaded machine) the connect fails with this, and a new connect starts a new server.
+CLIENT_START_FAILED = "Initialization failure from server"
+CLIENT_ATTEMPTS = 3
+
+
+def _connect(ray: Any, address: str, say: Say) -> None:
+    """ray.init(address), retried when Ray Client's server failed to start; other failures are
+    one line (BadInput)."""
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():  # Ray Client warns before it raises: one line only
+                warnings.simplefilter("ignore")
+                ray.init(address=address, log_to_driver=False)
+            return
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            if CLIENT_START_FAILED in str(e) and attempt < CLIENT_ATTEMPTS:
+                say(f"Ray Client's server at {address} failed to start; retrying ({attempt})")
+                time.sleep(2.0 * attempt)
+                continue
+            raise BadInput(f"cannot connect to the Ray cluster at {address}: "
+                           f"{' '.join(str(e).split())[:200]}") from None  # fmt: skip
 
 
 def _reachable(address: str) -> None:

@@ -1,4 +1,4 @@
-"""The README's table of what each form does with padding is what the exporters write: every
+"""docs/padding.md's table of what each form does with padding is what the exporters write: every
 row's words against the ``padding`` field of the manifests of the files it names, exported with
 and without ``lengths``, for every precision that format writes."""
 
@@ -15,7 +15,7 @@ from edgegru.types import Dataset, DatasetInfo, SequenceData
 from tests.conftest import ROOT
 from tests.targets import artifacts as A
 
-# README row -> the (cell, format, form, options) it covers
+# table row -> the (cell, format, form, options) it covers
 ROWS = {
     "TFLite GRU `loop`": [("gru", "tflite", "sequence", {"layout": "loop"})],
     "TFLite GRU `unrolled`": [("gru", "tflite", "sequence", {"layout": "unrolled"})],
@@ -28,9 +28,9 @@ ROWS = {
 }  # fmt: skip
 
 
-def readme_table() -> dict[str, tuple[str, str]]:
+def padding_table() -> dict[str, tuple[str, str]]:
     """row label -> (the padding word with lengths, without); "-" when not applicable."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "padding.md").read_text()
     start = text.index("**Padding in exported files**")
     rows = {}
     for line in text[start:].splitlines()[1:]:
@@ -57,9 +57,9 @@ def _bundles() -> dict[str, tuple]:
     return out
 
 
-def test_readme_padding_table_matches_the_manifests(tmp_path):
-    table = readme_table()
-    assert set(table) == set(ROWS), "README rows and the test's rows differ"
+def test_padding_table_matches_the_manifests(tmp_path):
+    table = padding_table()
+    assert set(table) == set(ROWS), "the table's rows and the test's rows differ"
     bundles = _bundles()
     checked = 0
     for row, kinds in ROWS.items():
