@@ -82,6 +82,12 @@ def _int8_details(bundle: Bundle, model: Int8Model, lowering: Int8Lowering) -> d
     }
 
 
+def _graph_meta(lowering: Int8Lowering) -> dict[str, str]:
+    """Which NumPy int8 graph the file computes, when not the cell's own (the check compares the
+    file against that graph's reference)."""
+    return {GRAPH_KEY: lowering.reference_graph} if lowering.reference_graph else {}
+
+
 def _lowering(bundle: Bundle, options: dict[str, Any]) -> tuple[Int8Lowering, Int8Model]:
     """The int8 lowering the options select (the cell's own, or for an LSTM's ``layout=lowered``
     / ``unrolled`` the builtin-op one, ``lowerings/lstm_lowered_int8``) and the NumPy int8 model
@@ -110,7 +116,7 @@ def build_sequence_int8(
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
     pooled = lowering.sequence(m, g, x_q, seq_len, model, options, lengths)
     y = _head(g, model, pooled.tensor)
-    meta = sequence_meta(seq_len, source, dict(pooled.details), lengths)
+    meta = sequence_meta(seq_len, source, dict(pooled.details), lengths) | _graph_meta(lowering)
     built = finish_model(m, g, bundle, (inputs, {"y": y}), meta)
     built.details |= _int8_details(bundle, model, lowering)
     return built
@@ -126,31 +132,29 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
     x_q = _normalize_quantize(g, model, inputs["x"], spec.normalization is not None)
     h_in = unstack_layers(g, "h", inputs["h"], L, H)
     outputs: dict[str, int] = {}
+    # the cell's float32 states of every layer by name (h unstacked above)
+    f_in = {name: h_in if name == "h" else unstack_layers(g, name, inputs[name], L, H)
+            for name in spec.cell_spec.states}  # fmt: skip
     if lowering.float_states:  # e.g. the fused integer LSTM takes the float states
-        c_in = unstack_layers(g, "c", inputs["c"], L, H)
-        h_top, new = lowering.step(g, x_q, {"h": h_in, "c": c_in}, model)
-        new_f = new["h"]
-        outputs["c" + OUT_SUFFIX] = stack_layers(g, "c" + OUT_SUFFIX, new["c"], L, H)
+        h_top, new_f = lowering.step(g, x_q, f_in, model)
     else:  # int8 states, quantized at the layer points the lowering names
-        f_in = {name: h_in if name == "h" else unstack_layers(g, name, inputs[name], L, H)
-                for name in lowering.state_points}  # fmt: skip
         states = {
             name: [q8.quantize(g, f"{name}{k}_q", t, layer.q[point]) for k, (t, layer) in
                    enumerate(zip(f_in[name], model.layers, strict=True))]
             for name, point in lowering.state_points.items()
         }  # fmt: skip
         h_top, new = lowering.step(g, x_q, states, model)
-        new_f = [q8.dequantize(g, f"h{k}_new", h) for k, h in enumerate(new["h"])]
-        for name in (n for n in new if n != "h"):
-            new_t = [q8.dequantize(g, f"{name}{k}_new", t) for k, t in enumerate(new[name])]
-            outputs[name + OUT_SUFFIX] = stack_layers(g, name + OUT_SUFFIX, new_t, L, H)
+        new_f = {name: [q8.dequantize(g, f"{name}{k}_new", t) for k, t in enumerate(new[name])]
+                 for name in new}  # fmt: skip
+    for name in (n for n in new_f if n != "h"):
+        outputs[name + OUT_SUFFIX] = stack_layers(g, name + OUT_SUFFIX, new_f[name], L, H)
     if spec.head == "mean":
-        mean, pooled_states = running_mean(g, inputs, new_f[-1])
+        mean, pooled_states = running_mean(g, inputs, new_f["h"][-1])
         outputs["y"] = _head(g, model, q8.quantize(g, "pool", mean, model.q_pool))
         outputs |= {name + OUT_SUFFIX: t for name, t in pooled_states.items()}
     else:
         outputs["y"] = _head(g, model, h_top)
-    outputs["h" + OUT_SUFFIX] = stack_layers(g, "h" + OUT_SUFFIX, new_f, L, H)
+    outputs["h" + OUT_SUFFIX] = stack_layers(g, "h" + OUT_SUFFIX, new_f["h"], L, H)
     outputs = {k: outputs[k] for k in ["y", *(n + OUT_SUFFIX for n in spec.state_names)]}
     meta = {
         "form": "step",
@@ -159,8 +163,7 @@ def build_step_int8(bundle: Bundle, options: dict[str, Any], source: str) -> Bui
         "runtime": lowering.step_runtime,
         "states": list(spec.state_names),
         **padding.fields("step", False),
-        # which NumPy int8 graph the file computes (the check compares against it)
-        **({GRAPH_KEY: lowering.reference_graph} if lowering.reference_graph else {}),
+        **_graph_meta(lowering),
     }
     built = finish_model(m, g, bundle, (inputs, outputs), meta)
     built.details |= _int8_details(bundle, model, lowering)

@@ -46,7 +46,6 @@ from edgegru.export.tflite.lowerings.gru_int8 import (
 )
 from edgegru.export.tflite.lowerings.lstm_lowered import LOWERED_LAYOUTS, PADDING_HOW, RUNTIME
 from edgegru.quantize.lstm_lowered_reference import (
-    GRAPH_KEY,
     LOWERED,
     Int8LstmLoweredLayer,
     Int8LstmLoweredModel,
@@ -155,7 +154,7 @@ class LstmLoweredInt8Lowering:
         assert isinstance(layer0, Int8LstmLoweredLayer)
         gx = q8.fully_connected(g, "l0/gx", x_q, layer0.x)  # [T, 4H]: every step at once
         states = _zero_states(g, model, H)
-        details: dict = {"layout": layout, "runtime": RUNTIME, GRAPH_KEY: LOWERED}
+        details: dict = {"layout": layout, "runtime": RUNTIME}
         if layout == "unrolled":
             consts = [_Consts.of(g, k, lay, k > 0) for k, lay in enumerate(model.layers)]
             h, c, tops = states[:L], states[L:], []
